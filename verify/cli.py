@@ -1,0 +1,255 @@
+"""The ``verify`` command line.
+
+Exit codes: 0 every claim came out as expected and every mutant was refuted; 1 a verification
+failed (a claim refuted, vacuous, unconfirmed or in error, or a mutant survived; for ``replay``:
+the counterexample no longer fails); 2 bad input (unknown id, bad file, bad option); 3 an
+internal error (set DLVERIFY_DEBUG=1 for the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+EPILOG = """\
+examples:
+  verify run                                 whole catalogue: symbolic, numeric, mutants, ablation
+  verify list                                the catalogue
+  verify check patel2016.switch-relu         one theorem's symbolic and numeric faces
+  verify check my_theorem.py                 a theorem in your own file
+  verify mutants patel2016                   every mutant of every theorem under a prefix
+  verify ablate patel2016.render-layer-convnet   drop each assumption in turn and search
+  verify replay .dlverify/counterexamples/FILE.json
+
+exit codes: 0 all as expected, 1 a verification failed, 2 bad input, 3 internal error.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not a usage dump
+        sys.stderr.write(f"verify: error: {message} (see `verify --help`)\n")
+        raise SystemExit(2)
+
+
+def _positive(name: str, upper: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        if not 1 <= value <= upper:
+            raise argparse.ArgumentTypeError(f"{name} must be between 1 and {upper}, got {value}")
+        return value
+
+    return parse
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be an integer, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"seed must be in [0, 2^32), got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="verify",
+        description="Check theorems of deep-learning theory symbolically (SymPy), numerically (JAX, float64, "
+                    "jit+vmap) and by counterexample search (Hypothesis).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from verify import __version__
+
+    parser.add_argument("--version", action="version", version=f"dlverify {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    search_opts = _Parser(add_help=False)
+    g = search_opts.add_argument_group("search")
+    g.add_argument("--seed", type=_seed, default=0, help="master seed; every search derives its own (default 0)")
+    g.add_argument("--examples", type=_positive("examples", 100_000), default=None,
+                   help="Hypothesis examples per search; each is one batch (default 10)")
+    g.add_argument("--batch", type=_positive("batch", 1_000_000), default=None,
+                   help="instances per batch, checked in one jit(vmap) call (default 512)")
+    g.add_argument("--budget", type=_positive("budget", 10**9), default=None,
+                   help="total instances per search; sets --examples from --batch")
+    out = _Parser(add_help=False)
+    o = out.add_argument_group("output")
+    o.add_argument("--json", action="store_true", help="print a JSON report on stdout instead of tables")
+    o.add_argument("--out", default=".dlverify/counterexamples", metavar="DIR",
+                   help="where counterexample files are written (default .dlverify/counterexamples)")
+    o.add_argument("--certificates", metavar="DIR", help="write one JSON certificate per theorem into DIR")
+    o.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+
+    refs_help = "theorem ids, id prefixes (e.g. patel2016) or .py files; default: the whole catalogue"
+    p = sub.add_parser("run", parents=[search_opts, out], help="run the whole catalogue (or the given theorems)",
+                       description="Symbolic derivation, numeric search, mutants and assumption ablation.")
+    p.add_argument("refs", nargs="*", metavar="ID|FILE", help=refs_help)
+    p.add_argument("--no-ablate", action="store_true", help="skip assumption ablation")
+
+    p = sub.add_parser("check", parents=[search_opts, out], help="symbolic and numeric faces of theorems",
+                       description="Check the derivation and search for counterexamples to the claim.")
+    p.add_argument("refs", nargs="+", metavar="ID|FILE", help="theorem ids, prefixes or .py files")
+
+    p = sub.add_parser("mutants", parents=[search_opts, out], help="run the wrong variants; all must be refuted")
+    p.add_argument("refs", nargs="+", metavar="ID|FILE", help="theorem ids, prefixes or .py files")
+
+    p = sub.add_parser("ablate", parents=[search_opts, out],
+                       help="drop each named assumption in turn and search for a counterexample")
+    p.add_argument("refs", nargs="+", metavar="ID|FILE", help="theorem ids, prefixes or .py files")
+    p.add_argument("--assumption", action="append", metavar="NAME", help="only these assumptions")
+
+    p = sub.add_parser("list", help="list the catalogue")
+    p.add_argument("refs", nargs="*", metavar="ID|FILE", help=refs_help)
+    p.add_argument("--json", action="store_true", help="JSON on stdout")
+
+    p = sub.add_parser("replay", help="re-evaluate a stored counterexample file")
+    p.add_argument("file", metavar="FILE", help="a counterexample .json written by a search")
+    p.add_argument("--json", action="store_true", help="JSON on stdout")
+    return parser
+
+
+def _budget(args: argparse.Namespace):
+    from verify.search import Budget
+
+    default = Budget()
+    batch = args.batch or default.batch
+    examples = args.examples or default.examples
+    if args.budget is not None:
+        if args.examples is not None:
+            raise SystemExit(_fail("give --budget or --examples, not both"))
+        examples = max(1, -(-args.budget // batch))
+        batch = min(batch, args.budget)
+    return Budget(examples=examples, batch=batch)
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"verify: error: {message}\n")
+    return 2
+
+
+def _run(args: argparse.Namespace, faces: tuple[str, ...]) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from verify.certificate import write_certificate
+    from verify.registry import select
+    from verify.report import console as make_console
+    from verify.report import print_details, run_json, run_table
+    from verify.runner import run_theorem
+
+    theorems = select(args.refs)
+    budget = _budget(args)
+    console = make_console(stderr=args.json)
+    reports = []
+    quiet = args.quiet or not Console(stderr=True).is_terminal
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[instances]:,} instances"), TimeElapsedColumn(),
+                  console=Console(stderr=True), disable=quiet, transient=True) as progress:
+        task = progress.add_task("starting", total=len(theorems), instances=0)
+        counted = [0]
+
+        def tick(label: str, n: int, tid: str = "") -> None:
+            counted[0] += n
+            progress.update(task, description=f"{tid} {label}", instances=counted[0])
+
+        for thm in theorems:
+            if quiet and not args.json and not args.quiet:
+                print(f"checking {thm.id} ...", file=sys.stderr, flush=True)
+            rep = run_theorem(thm, faces=faces, budget=budget, seed=args.seed, out_dir=args.out,
+                              progress=lambda label, n, tid=thm.id: tick(label, n, tid))
+            if getattr(args, "assumption", None):
+                unknown = set(args.assumption) - {a.name for a in thm.assumptions}
+                if unknown:
+                    raise SystemExit(_fail(f"theorem {thm.id} has no assumption {sorted(unknown)[0]!r}"))
+                rep.ablations = [a for a in rep.ablations if a.assumption in args.assumption]
+            reports.append(rep)
+            if args.certificates:
+                write_certificate(rep, args.certificates)
+            progress.advance(task)
+    if args.json:
+        print(json.dumps(run_json(reports), indent=2, default=str))
+    else:
+        console.print(run_table(reports))
+        print_details(console, reports)
+        bad = [r for r in reports if not r.ok]
+        summary = f"{len(reports)} theorems: {len(reports) - len(bad)} ok, {len(bad)} failed"
+        console.print(f"[{'red' if bad else 'green'}]{summary}[/]")
+    return 0 if all(r.ok for r in reports) else 1
+
+
+def _list(args: argparse.Namespace) -> int:
+    from verify.registry import select
+    from verify.report import console, list_table
+
+    theorems = select(args.refs)
+    if args.json:
+        print(json.dumps([{"id": t.id, "title": t.title, "source": t.source, "statement": t.statement,
+                           "expect": t.expect, "assumptions": [a.name for a in t.assumptions],
+                           "mutants": [m.name for m in t.mutants], "uses": list(t.uses), "module": t.module}
+                          for t in theorems], indent=2))
+    else:
+        console().print(list_table(theorems))
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from verify.counterexample import replay
+    from verify.report import console, replay_table
+
+    result = replay(args.file)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2, default=str))
+    else:
+        console().print(replay_table(result))
+    return 0 if result.reproduced else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    from verify.errors import VerifyError
+
+    try:
+        if args.command == "run":
+            faces: tuple[str, ...] = ("symbolic", "numeric", "mutants") + (() if args.no_ablate else ("ablate",))
+            return _run(args, faces)
+        if args.command == "check":
+            return _run(args, ("symbolic", "numeric"))
+        if args.command == "mutants":
+            return _run(args, ("mutants",))
+        if args.command == "ablate":
+            return _run(args, ("ablate",))
+        if args.command == "list":
+            return _list(args)
+        if args.command == "replay":
+            return _replay(args)
+    except VerifyError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        sys.stderr.write("verify: interrupted\n")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line unless asked for the traceback
+        if os.environ.get("DLVERIFY_DEBUG"):
+            raise
+        sys.stderr.write(f"verify: internal error: {type(exc).__name__}: {exc} (DLVERIFY_DEBUG=1 for the traceback)\n")
+        return 3
+    raise AssertionError(args.command)
+
+
+def entry() -> None:
+    raise SystemExit(main())
+
+
+if __name__ == "__main__":
+    entry()

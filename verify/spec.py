@@ -1,0 +1,167 @@
+"""The theorem contract (SPEC section 1): what a theorem module declares.
+
+A theorem is a plain, frozen object. The engine reads it; it never reaches back into the
+module that defined it. Construction validates the object, so a malformed theorem fails at
+import with a one-line :class:`TheoremError` rather than deep inside a run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+from hypothesis.strategies import SearchStrategy
+
+from verify.errors import TheoremError
+from verify.symbolic import Derivation
+
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$")
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+#: ``property(s, x) -> Residual | dict[str, Residual]`` for one instance ``x`` of structure ``s``
+Property = Callable[[Any, Any], Any]
+#: ``sample(rng, s) -> dict of arrays``: one instance from a :class:`verify.Rng` (the engine vmaps it)
+Sampler = Callable[[Any, Any], Any]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """A residual ``r`` with cancelling-term size ``scale`` passes iff
+    ``|r| <= atol + rtol * scale``. ``reason`` says why these numbers."""
+
+    atol: float
+    rtol: float
+    reason: str
+
+    def __post_init__(self) -> None:
+        if not (self.atol >= 0 and self.rtol >= 0):
+            raise TheoremError(f"tolerance must be non-negative, got atol={self.atol}, rtol={self.rtol}")
+        if not self.reason.strip():
+            raise TheoremError("every tolerance needs a reason")
+
+    def bound(self, scale: Any) -> Any:
+        return self.atol + self.rtol * scale
+
+
+@dataclass(frozen=True)
+class Assumption:
+    """A named hypothesis of the theorem, checkable on one instance.
+
+    ``holds(s, x)`` returns a boolean (written over ``xp``, vmappable). ``reason`` explains any
+    tolerance inside the predicate.
+    """
+
+    name: str
+    description: str
+    holds: Callable[[Any, Any], Any]
+    reason: str = "exact predicate"
+
+    def __post_init__(self) -> None:
+        if not NAME_PATTERN.match(self.name):
+            raise TheoremError(f"assumption name {self.name!r} must be snake_case")
+        if not callable(self.holds):
+            raise TheoremError(f"assumption {self.name!r}: holds must be callable")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A deliberately wrong variant of the claim that the checks must refute.
+
+    It replaces the property (numeric face) and, optionally, the derivation (symbolic face).
+    """
+
+    name: str
+    description: str
+    property: Property
+    derivation: Derivation | None = None
+
+    def __post_init__(self) -> None:
+        if not NAME_PATTERN.match(self.name):
+            raise TheoremError(f"mutant name {self.name!r} must be snake_case")
+        if not callable(self.property):
+            raise TheoremError(f"mutant {self.name!r}: property must be callable")
+
+
+@dataclass(frozen=True)
+class Theorem:
+    """One verifiable statement (SPEC section 1).
+
+    ``expect`` is ``"true"`` for a theorem and ``"false"`` for a stated non-theorem, which the
+    search must refute (e.g. a shared global shift does not give max-pooling).
+    ``structure`` is a Hypothesis strategy for the discrete part of an instance (sizes, shapes,
+    choices), drawing a mapping of hashable values; ``sample(rng, s)`` draws the continuous values of
+    one instance from ``rng`` (:class:`verify.Rng`, fed from a JAX PRNG key).
+    """
+
+    id: str
+    title: str
+    source: str
+    statement: str
+    property: Property
+    structure: SearchStrategy
+    sample: Sampler
+    tolerance: Tolerance
+    assumptions: Sequence[Assumption] = ()
+    derivation: Derivation | None = None
+    mutants: Sequence[Mutant] = ()
+    uses: Sequence[str] = ()
+    expect: str = "true"
+    conventions: str = ""
+    module: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not ID_PATTERN.match(self.id):
+            raise TheoremError(
+                f"theorem id {self.id!r} must be dotted lower-case, e.g. 'tian2018.thm5.bn-projection'"
+            )
+        for fname in ("title", "source", "statement"):
+            if not isinstance(getattr(self, fname), str) or not getattr(self, fname).strip():
+                raise TheoremError(f"theorem {self.id}: {fname} must be a non-empty string")
+        if not callable(self.property) or not callable(self.sample):
+            raise TheoremError(f"theorem {self.id}: property and sample must be callable")
+        if not isinstance(self.structure, SearchStrategy):
+            raise TheoremError(f"theorem {self.id}: structure must be a Hypothesis strategy")
+        if not isinstance(self.tolerance, Tolerance):
+            raise TheoremError(f"theorem {self.id}: tolerance must be a verify.Tolerance")
+        if self.expect not in ("true", "false"):
+            raise TheoremError(f"theorem {self.id}: expect must be 'true' or 'false'")
+        if self.derivation is not None and not isinstance(self.derivation, Derivation):
+            raise TheoremError(f"theorem {self.id}: derivation must be a verify.Derivation")
+        for kind, items in (("assumption", self.assumptions), ("mutant", self.mutants)):
+            expected = Assumption if kind == "assumption" else Mutant
+            names = [getattr(i, "name", None) for i in items]
+            if any(not isinstance(i, expected) for i in items):
+                raise TheoremError(f"theorem {self.id}: every {kind} must be a verify.{expected.__name__}")
+            if len(set(names)) != len(names):
+                raise TheoremError(f"theorem {self.id}: duplicate {kind} names {names}")
+        object.__setattr__(self, "assumptions", tuple(self.assumptions))
+        object.__setattr__(self, "mutants", tuple(self.mutants))
+        object.__setattr__(self, "uses", tuple(self.uses))
+
+    def assumption(self, name: str) -> Assumption:
+        for a in self.assumptions:
+            if a.name == name:
+                return a
+        known = ", ".join(a.name for a in self.assumptions) or "none"
+        raise TheoremError(f"theorem {self.id} has no assumption {name!r} (it has: {known})")
+
+    def mutant(self, name: str) -> Mutant:
+        for m in self.mutants:
+            if m.name == name:
+                return m
+        known = ", ".join(m.name for m in self.mutants) or "none"
+        raise TheoremError(f"theorem {self.id} has no mutant {name!r} (it has: {known})")
+
+    def statement_hash(self) -> str:
+        """SHA-256 of what the theorem claims: statement, assumptions, tolerance, expectation."""
+        payload: Mapping[str, Any] = {
+            "id": self.id,
+            "statement": self.statement,
+            "assumptions": [[a.name, a.description] for a in self.assumptions],
+            "tolerance": [self.tolerance.atol, self.tolerance.rtol],
+            "expect": self.expect,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -94,9 +94,17 @@ def _cx_line(label: str, r: SearchResult) -> str:
     values = escape("; ".join(f"{k}={v.tolist()}" for k, v in cx.instance.items()))
     shrink = cx.shrink
     return (f"  {label}: witness {_compact(cx.structure)}: {values}  |r| = {cx.residual:.6g} "
-            f"(50 digits: {float(cx.highprec_residual):.6g}, {'real' if cx.real else 'rounding'}); "
+            f"(50 digits: {_short(cx.highprec_residual)}, {'real' if cx.real else 'rounding'}); "
             f"shrunk {_compact(shrink.get('structure_before', {}))} -> {_compact(shrink.get('structure_after', {}))} "
             f"by {shrink.get('method')}\n    replay: {cx.replay_command()}")
+
+
+def _short(number: str) -> str:
+    """A 50-digit number as 6 significant digits (or the text as it is, if not a number)."""
+    try:
+        return f"{float(number):.6g}"
+    except ValueError:
+        return escape(number)
 
 
 def list_table(theorems: Sequence[Theorem]) -> Table:
@@ -129,7 +137,7 @@ def replay_table(r: Replay) -> Table:
         ("structure", _compact(cx.structure)),
         *[(f"  {k}", escape(str(v.tolist()))) for k, v in cx.instance.items()],
         ("residual (float64)", f"{r.residual:.17g} ({r.ratio:.3g} x tolerance)"),
-        ("residual (50 digits)", f"{r.highprec_residual} ({float(r.highprec_ratio):.3g} x tolerance)"),
+        ("residual (50 digits)", f"{r.highprec_residual} ({_short(r.highprec_ratio)} x tolerance)"),
         ("assumptions hold", "yes" if r.assumptions_hold else "no"),
         ("reproduced", "yes: the variant fails on this instance" if r.reproduced else "no: it now passes here"),
     ]

@@ -208,7 +208,7 @@ switch_relu_positive_z = Theorem(
 
 # ----------------------------------------------------------------------------- P2: translations
 
-POOL_STRUCTURE = st.fixed_dictionaries({"K": st.integers(1, 4), "P": st.integers(1, 4), "overlap": st.integers(0, 2)})
+POOL_STRUCTURE = st.fixed_dictionaries({"K": st.integers(1, 4), "P": st.integers(1, 4), "overlap": st.integers(0, 1)})
 
 
 def pool_instance(rng, s):

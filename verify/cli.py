@@ -147,6 +147,10 @@ def _run(args: argparse.Namespace, faces: tuple[str, ...]) -> int:
 
     theorems = select(args.refs)
     budget = _budget(args)
+    for thm in theorems:
+        unknown = set(getattr(args, "assumption", None) or ()) - {a.name for a in thm.assumptions}
+        if unknown:
+            return _fail(f"theorem {thm.id} has no assumption {sorted(unknown)[0]!r}")
     console = make_console(stderr=args.json)
     reports = []
     quiet = args.quiet or not Console(stderr=True).is_terminal
@@ -166,9 +170,6 @@ def _run(args: argparse.Namespace, faces: tuple[str, ...]) -> int:
             rep = run_theorem(thm, faces=faces, budget=budget, seed=args.seed, out_dir=args.out,
                               progress=lambda label, n, tid=thm.id: tick(label, n, tid))
             if getattr(args, "assumption", None):
-                unknown = set(args.assumption) - {a.name for a in thm.assumptions}
-                if unknown:
-                    raise SystemExit(_fail(f"theorem {thm.id} has no assumption {sorted(unknown)[0]!r}"))
                 rep.ablations = [a for a in rep.ablations if a.assumption in args.assumption]
             reports.append(rep)
             if args.certificates:

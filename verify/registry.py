@@ -87,7 +87,8 @@ def get(theorem_id: str) -> Theorem:
 
 
 def select(refs: list[str]) -> list[Theorem]:
-    """Theorems named by ids, id prefixes (``patel2016``) or ``.py`` files; all when empty."""
+    """Theorems named by ids, id prefixes (``patel2016`` selects every ``patel2016.*``) or
+    ``.py`` files; the whole catalogue when empty."""
     if not refs:
         return list(catalogue())
     chosen: list[Theorem] = []
@@ -95,8 +96,8 @@ def select(refs: list[str]) -> list[Theorem]:
         if ref.endswith(".py") or Path(ref).is_file():
             chosen.extend(load_file(ref))
             continue
-        prefixed = [t for t in catalogue() if t.id.startswith(ref + ".")]
-        chosen.extend(prefixed or [get(ref)])
+        exact = [t for t in catalogue() if t.id == ref]
+        chosen.extend(exact or [t for t in catalogue() if t.id.startswith(ref + ".")] or [get(ref)])
     seen: set[str] = set()
     return [t for t in chosen if not (t.id in seen or seen.add(t.id))]
 

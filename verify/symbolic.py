@@ -197,12 +197,16 @@ def _probe(lhs: Any, rhs: Any, relation: str, tries: int = 60, seed: int = 0,
     for _ in range(tries):
         point = {a: _random_value(a, rng) for a in atoms}
         try:
-            diff = sp.nsimplify(sp.simplify((lhs - rhs).subs(point)))
+            diff = sp.simplify((lhs - rhs).subs(point))
+            value = diff if diff.is_Rational else diff.evalf(50)
         except Exception:  # noqa: BLE001 - an unevaluable point is no witness
             continue
-        if not diff.is_number:
-            continue
-        fails = diff != 0 if relation == "==" else bool(diff < 0)
+        if not value.is_Number:
+            continue  # e.g. an unevaluated integral: no verdict either way
+        if value.is_Rational:
+            fails = value != 0 if relation == "==" else bool(value < 0)
+        else:  # algebraic/transcendental: only a value far above 50-digit rounding counts
+            fails = abs(value) > 1e-30 if relation == "==" else bool(value < -1e-30)
         if fails:
             shown = {k: v for k, v in point.items() if not str(k).startswith("_d")}
             shown |= {k: sp.sympify(v).subs(point) for k, v in (case or {}).items()}

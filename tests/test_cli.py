@@ -1,0 +1,100 @@
+"""The `verify` command through a subprocess, as a user runs it."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+SMALL = ["--examples", "3", "--batch", "128"]
+
+
+def verify(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "verify.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=600)
+
+
+def assert_one_line_error(proc, code=2):
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("verify: error:"), proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_list_shows_the_catalogue():
+    proc = verify("list", "--json")
+    assert proc.returncode == 0
+    ids = {t["id"] for t in json.loads(proc.stdout)}
+    assert {"patel2016.switch-relu", "patel2016.render-layer-convnet"} <= ids
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["check", "patel2016.no-such-theorem"], "unknown theorem id"),
+        (["check", "patel2016.switch-rel"], "did you mean patel2016.switch-relu"),
+        (["check", "tests/data/no_theorem.py"], "defines no theorem"),
+        (["check", "tests/data/malformed_theorem.py"], "dotted lower-case"),
+        (["check", "tests/data/missing.py"], "no such file"),
+        (["run", "--examples", "-3"], "examples must be between"),
+        (["run", "--seed", "banana"], "seed must be an integer"),
+        (["run", "--frobnicate"], "unrecognized arguments"),
+        (["replay", "tests/data/true_theorem.py"], "not a counterexample file"),
+        (["ablate", "patel2016.render-layer-convnet", "--assumption", "nope"], "no assumption"),
+    ],
+)
+def test_bad_input_gets_one_clear_line(args, message):
+    proc = verify(*args)
+    assert_one_line_error(proc)
+    assert message in proc.stderr
+
+
+def test_false_user_theorem_is_refuted_and_replays(tmp_path):
+    out = tmp_path / "cx"
+    proc = verify("check", "tests/data/false_theorem.py", "--out", str(out), *SMALL)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "refuted" in proc.stdout and "replay: verify replay" in proc.stdout
+    (path,) = out.glob("user.relu-additive--claim--*.json")
+    replayed = verify("replay", str(path), "--json")
+    assert replayed.returncode == 0, replayed.stderr
+    data = json.loads(replayed.stdout)
+    assert data["reproduced"] is True and data["structure"] == {"n": 1}
+
+
+def test_nan_property_fails_and_says_why():
+    proc = verify("check", "tests/data/nan_theorem.py", *SMALL)
+    assert proc.returncode == 1
+    assert "non-finite" in proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_vacuous_theorem_fails():
+    proc = verify("check", "tests/data/vacuous_theorem.py", *SMALL)
+    assert proc.returncode == 1 and "vacuous" in proc.stdout
+
+
+def test_run_json_and_certificates(tmp_path):
+    certs = tmp_path / "certs"
+    proc = verify("run", "patel2016.render-layer-convnet", "--json", "--certificates", str(certs),
+                  "--out", str(tmp_path / "cx"), *SMALL)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["ok"] is True
+    (thm,) = report["theorems"]
+    assert thm["numeric"]["verdict"] == "confirmed" and thm["symbolic"]["verdict"] == "proved"
+    assert [a["verdict"] for a in thm["ablations"]] == ["necessary"]
+    assert json.loads((certs / "patel2016.render-layer-convnet.json").read_text())["ok"] is True
+
+
+def test_mutants_and_ablate_commands(tmp_path):
+    proc = verify("mutants", "patel2016.maxpool-relu-commute", "--out", str(tmp_path), *SMALL)
+    assert proc.returncode == 0 and "3/3 refuted" in proc.stdout
+    proc = verify("ablate", "patel2016.render-layer-convnet", "--out", str(tmp_path), *SMALL)
+    assert proc.returncode == 0 and "z_nonneg: necessary" in proc.stdout
+    assert "without z_nonneg: witness" in proc.stdout
+
+
+def test_help_explains_every_command():
+    proc = verify("--help")
+    assert proc.returncode == 0
+    for command in ("run", "check", "mutants", "ablate", "list", "replay"):
+        assert command in proc.stdout

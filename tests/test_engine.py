@@ -1,0 +1,159 @@
+"""The engine on users' theorems: refutation with a shrunk counterexample, replay, vacuity,
+NaN, rounding, and the symbolic checker's three outcomes."""
+
+import json
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+from conftest import SMALL
+
+from verify import Cases, Derivation, Equal, Separable, TheoremError, Tolerance, xp
+from verify.counterexample import Counterexample, replay
+from verify.ops import backend, to_highprec
+from verify.registry import load_file
+from verify.runner import run_theorem
+from verify.search import search
+from verify.symbolic import check_derivation, check_step, weak_orderings
+
+
+def test_false_user_theorem_is_refuted_with_a_minimal_counterexample_that_replays(data, tmp_path):
+    (thm,) = load_file(data / "false_theorem.py")
+    report = run_theorem(thm, faces=("numeric",), budget=SMALL, out_dir=tmp_path)
+    r = report.numeric
+    assert r.verdict == "refuted" and not report.ok
+    cx = r.counterexample
+    # shrunk to one coordinate whose values are simple (0, +-1, or integers)
+    assert cx.structure == {"n": 1}
+    assert all(float(v).is_integer() for arr in cx.instance.values() for v in arr.ravel())
+    assert cx.real and cx.residual > 0.5
+    # ReLU(x + y) != ReLU(x) + ReLU(y) needs x, y of opposite signs: check the witness is one
+    x, y = cx.instance["x"][0], cx.instance["y"][0]
+    assert x * y < 0
+    saved = Counterexample.load(cx.path)
+    assert saved.instance["x"].tolist() == cx.instance["x"].tolist()
+    again = replay(cx.path)
+    assert again.reproduced and again.residual == pytest.approx(cx.residual)
+
+
+def test_true_user_theorem_passes_every_face(data, tmp_path):
+    (thm,) = load_file(data / "true_theorem.py")
+    report = run_theorem(thm, faces=("symbolic", "numeric", "mutants"), budget=SMALL, out_dir=tmp_path)
+    assert report.ok, report.problems
+    assert report.symbolic.verdict == "proved"
+    assert report.numeric.verdict == "confirmed" and report.numeric.satisfied == SMALL.instances
+    assert report.mutants[0].refuted
+
+
+def test_unmet_assumptions_are_vacuous_not_confirmed(data):
+    (thm,) = load_file(data / "vacuous_theorem.py")
+    r = search(thm, budget=SMALL)
+    assert r.verdict == "vacuous" and r.satisfied == 0 and r.drawn == SMALL.instances
+    report = run_theorem(thm, faces=("numeric",), budget=SMALL)
+    assert not report.ok
+
+
+def test_nan_residuals_fail(data):
+    (thm,) = load_file(data / "nan_theorem.py")
+    r = search(thm, budget=SMALL)
+    assert r.verdict == "error" and "non-finite" in r.note
+    assert r.counterexample is not None and not r.counterexample.finite
+
+
+def test_float64_rounding_is_not_reported_as_a_counterexample(data):
+    (thm,) = load_file(data / "rounding_theorem.py")
+    r = search(thm, budget=SMALL)
+    assert r.verdict == "error" and "not reproduced at 50 digits" in r.note
+    assert r.counterexample.residual > 0 and not r.counterexample.real
+
+
+def test_ablation_without_a_drawn_violation_says_so(data):
+    from verify.registry import get
+
+    thm = get("patel2016.translation-maxpool.signed")
+    r = search(thm, drop="non_overlapping", budget=SMALL)
+    assert r.verdict == "confirmed"
+    assert r.dropped_violated > 0  # overlapping windows were drawn and still no counterexample
+
+
+# ---------------------------------------------------------------- symbolic face
+
+x, y = sp.symbols("x y", real=True)
+
+
+def test_equal_confirmed_and_refuted_with_an_exact_witness():
+    assert check_step(Equal((x + y) ** 2, x**2 + 2 * x * y + y**2, "square")).status == "confirmed"
+    assert check_step(Equal(sp.Max(x, y) + sp.Min(x, y), x + y, "max + min")).status == "confirmed"
+    wrong = check_step(Equal((x + y) ** 2, x**2 + y**2, "freshman"))
+    assert wrong.status == "refuted"
+    point = {sp.Symbol(k, real=True): sp.Rational(v) for k, v in wrong.witness.items() if k in ("x", "y")}
+    assert ((x + y) ** 2 - x**2 - y**2).subs(point) == sp.Rational(wrong.witness["lhs - rhs"]) != 0
+    irrational = check_step(Equal(sp.sqrt(2) + x, sp.sqrt(3) + x, "sqrt 2 = sqrt 3"))
+    assert irrational.status == "refuted"
+
+
+def test_a_true_step_sympy_cannot_confirm_is_unconfirmed_never_proved_nor_refuted():
+    f = sp.Function("f")
+    renaming = Equal(sp.Integral(f(x), (x, 0, 1)), sp.Integral(f(y), (y, 0, 1)), "renaming a bound variable")
+    assert check_step(renaming).status == "unconfirmed"
+    result = check_derivation(Derivation([renaming, Equal(x, x, "trivial")]))
+    assert result.verdict == "unconfirmed"
+    assert [s.status for s in result.steps] == ["unconfirmed", "confirmed"]
+
+
+def test_case_split_covers_every_weak_ordering():
+    # ordered Bell (Fubini) numbers: weak orderings of {0} and n symbols
+    syms = sp.symbols("a b c", real=True)
+    assert [len(weak_orderings(syms[:n])) for n in (1, 2, 3)] == [3, 13, 75]
+    assert len(weak_orderings([sp.Symbol("p", nonnegative=True)])) == 2  # p < 0 ruled out
+    relu = check_step(Cases(sp.Max(x, 0) + sp.Max(-x, 0), sp.Abs(x), [x], "relu(x) + relu(-x) = |x|"))
+    assert relu.status == "confirmed" and relu.cases == 3
+    wrong = check_step(Cases(sp.Max(x, 0), x, [x], "relu(x) = x"))
+    assert wrong.status == "refuted" and sp.Rational(wrong.witness["x"]) < 0
+
+
+def test_separable_premise_is_checked():
+    a, z = sp.IndexedBase("a"), sp.IndexedBase("z")
+    i = sp.Symbol("i", integer=True)
+    ok = check_step(Separable(z[i] * a[i], [a], i, "blockwise"))
+    assert ok.status == "confirmed" and ok.rule == "max-sum separability"
+    coupled = check_step(Separable(z[i] * a[i] * a[i + 1], [a], i, "couples neighbours"))
+    assert coupled.status == "unconfirmed"
+
+
+# ---------------------------------------------------------------- contract and backends
+
+
+def test_malformed_theorems_are_rejected_with_a_clear_error(data):
+    with pytest.raises(TheoremError, match="dotted lower-case"):
+        load_file(data / "malformed_theorem.py")
+    with pytest.raises(TheoremError, match="defines no theorem"):
+        load_file(data / "no_theorem.py")
+    with pytest.raises(TheoremError, match="reason"):
+        Tolerance(0.0, 0.0, " ")
+
+
+def test_highprec_backend_is_exact_on_float64_inputs():
+    a = np.array([1.0, 1e-17])
+    ah = to_highprec({"a": a})["a"]
+    with mpmath.workdps(50):
+        assert to_highprec({"b": np.array([0.1])})["b"][0] != mpmath.mpf("0.1")  # the float, not the decimal
+    with backend("highprec"):
+        total = xp.sum(ah) - ah[0]
+        assert total == ah[1]  # no absorption at 50 digits
+        assert xp.relu(xp.asarray(np.array([-1.0, 2.0]))).tolist() == [0, 2]
+    assert float(np.sum(a) - a[0]) == 0.0  # float64 absorbs it
+
+
+def test_certificate_is_json_with_what_was_established(data, tmp_path):
+    from verify.certificate import write_certificate
+
+    (thm,) = load_file(data / "true_theorem.py")
+    report = run_theorem(thm, budget=SMALL)
+    cert = json.loads(write_certificate(report, tmp_path).read_text())
+    assert cert["ok"] is True and cert["theorem"]["statement_sha256"] == thm.statement_hash()
+    assert cert["numeric"]["instances_satisfying_assumptions"] == SMALL.instances
+    assert cert["numeric_settings"]["jax_enable_x64"] is True
+    assert cert["libraries"]["jax"] and cert["symbolic"]["verdict"] == "proved"
+    assert cert["mutants"][0]["refuted"] is True

@@ -94,7 +94,9 @@ def switch_relu_property(s, x):
     c = z * u
     scale = xp.sum(xp.abs(c))
     best = switch_max(z, u)
-    a_hat = xp.heaviside(c)
+    # [z_i u_i > 0] from the signs: the float64 product z_i u_i can underflow to 0 for tiny
+    # z_i, u_i > 0 (Hypothesis found z = u = 4e-166), while the signs decide it exactly.
+    a_hat = xp.heaviside(xp.sign(z) * xp.sign(u))
     return {
         "value": residual(best, xp.sum(xp.relu(c)), scale),
         "argmax": residual(xp.sum(a_hat * c), best, scale),

@@ -102,6 +102,13 @@ def test_a_true_step_sympy_cannot_confirm_is_unconfirmed_never_proved_nor_refute
     assert [s.status for s in result.steps] == ["unconfirmed", "confirmed"]
 
 
+def test_a_step_that_makes_sympy_raise_is_unconfirmed():
+    result = check_derivation(Derivation([Equal(object(), x + 1, "not an expression"), Equal(x, x, "fine")]))
+    assert result.verdict == "unconfirmed"
+    assert result.steps[0].status == "unconfirmed" and "SympifyError" in result.steps[0].detail
+    assert result.steps[1].status == "confirmed"
+
+
 def test_case_split_covers_every_weak_ordering():
     # ordered Bell (Fubini) numbers: weak orderings of {0} and n symbols
     syms = sp.symbols("a b c", real=True)

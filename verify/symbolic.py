@@ -320,11 +320,22 @@ def _check_cases(lhs: Any, rhs: Any, over: Sequence[Any], relation: str, kind: s
     return StepResult(kind, why, "confirmed", f"{len(cases)} cases", len(cases))
 
 
+def _check_safely(step: Step) -> StepResult:
+    """SymPy can raise on expressions it cannot handle (nested Sums, say): that step is then
+    unconfirmed, with the reason, and the rest of the derivation is still checked."""
+    try:
+        return check_step(step)
+    except Exception as exc:  # noqa: BLE001
+        kind = type(step).__name__.lower()
+        why = getattr(step, "why", "")
+        return StepResult(kind, why, "unconfirmed", f"SymPy raised {type(exc).__name__}: {exc}"[:300])
+
+
 def check_derivation(derivation: Derivation | None) -> SymbolicResult:
     if derivation is None:
         return SymbolicResult("none", "")
     t0 = time.perf_counter()
-    results = [check_step(s) for s in derivation.steps]
+    results = [_check_safely(s) for s in derivation.steps]
     statuses = {r.status for r in results}
     if "refuted" in statuses:
         verdict = "refuted"

@@ -12,8 +12,7 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 EPILOG = """\
 examples:

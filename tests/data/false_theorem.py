@@ -2,7 +2,7 @@
 
 from hypothesis import strategies as st
 
-from verify import Mutant, Theorem, Tolerance, residual, xp
+from verify import Theorem, Tolerance, residual, xp
 
 relu_additive = Theorem(
     id="user.relu-additive",

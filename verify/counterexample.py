@@ -138,7 +138,7 @@ class Replay:
 
 def replay(path: str | Path) -> Replay:
     """Re-evaluate a counterexample file: float64 and 50 digits, on the current theorem code."""
-    from verify.numeric import Structure, evaluate_highprec, single_evaluator
+    from verify.numeric import Structure, judge
     from verify.registry import resolve
 
     cx = Counterexample.load(path)
@@ -156,17 +156,10 @@ def replay(path: str | Path) -> Replay:
         raise VerifyError(f"{path}: theorem {theorem.id} no longer has assumptions {missing}")
     enforce = [names.index(n) for n in cx.enforced]
     s = Structure(cx.structure)
-    f64 = single_evaluator(prop, theorem.assumptions, theorem.tolerance)(s, cx.instance)
-    try:
-        hp = evaluate_highprec(prop, theorem.assumptions, theorem.tolerance, s, cx.instance)
-        holds = all(hp["holds"][i] for i in enforce)
-        failing = (not hp["finite"]) or hp["ratio"] > 1
-    except Exception as exc:  # noqa: BLE001 - no 50-digit form (e.g. jax.grad): judge in float64
-        hp = {"absres": f"n/a ({type(exc).__name__})", "ratio": "n/a"}
-        holds = bool(np.asarray(f64["holds"])[enforce].all()) if enforce else True
-        failing = (not f64["finite"]) or f64["ratio"] > 1
+    verdict = judge(prop, theorem.assumptions, theorem.tolerance, s, cx.instance, enforce)
+    f64 = verdict["f64"]
     return Replay(
         counterexample=cx, residual=float(f64["absres"]), ratio=float(f64["ratio"]), finite=bool(f64["finite"]),
-        highprec_residual=str(hp["absres"]), highprec_ratio=str(hp["ratio"]), assumptions_hold=holds,
-        reproduced=bool(holds and failing),
+        highprec_residual=verdict["highprec_residual"], highprec_ratio=verdict["highprec_ratio"],
+        assumptions_hold=verdict["holds"], reproduced=verdict["holds"] and (not verdict["finite"] or verdict["exceeds"]),
     )

@@ -221,3 +221,28 @@ def evaluate_highprec(prop: Any, assumptions: Sequence[Assumption], tol: Toleran
         "finite": bool(out["finite"]),
         "holds": [bool(h) for h in np.asarray(out["holds"]).ravel()],
     }
+
+
+def judge(prop: Any, assumptions: Sequence[Assumption], tol: Tolerance, s: Structure, x: Any,
+          enforce: Sequence[int]) -> dict[str, Any]:
+    """One instance judged in float64 and, where the property has a 50-digit form, at 50 digits.
+
+    Returns the float64 fields (``f64``), the 50-digit residual and ratio as text (``n/a (why)``
+    when the property cannot run there, e.g. it uses ``jax.grad``), and, from the most precise
+    evaluation available: whether the enforced assumptions hold, whether the residual is finite,
+    and whether it exceeds the tolerance.
+    """
+    f64 = single_evaluator(prop, tuple(assumptions), tol)(s, x)
+    try:
+        hp = evaluate_highprec(prop, assumptions, tol, s, x)
+    except Exception as exc:  # noqa: BLE001 - no 50-digit form: judge in float64, and say so
+        why = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+        return {
+            "f64": f64, "highprec_residual": f"n/a ({why})", "highprec_ratio": "n/a",
+            "holds": bool(np.asarray(f64["holds"])[list(enforce)].all()), "finite": bool(f64["finite"]),
+            "exceeds": bool(f64["ratio"] > 1),
+        }
+    return {
+        "f64": f64, "highprec_residual": str(hp["absres"]), "highprec_ratio": str(hp["ratio"]),
+        "holds": all(hp["holds"][i] for i in enforce), "finite": hp["finite"], "exceeds": bool(hp["ratio"] > 1),
+    }

@@ -25,7 +25,7 @@ from hypothesis.errors import NoSuchExample, Unsatisfiable
 
 from verify.counterexample import Counterexample
 from verify.errors import TheoremError
-from verify.numeric import Structure, batch_evaluator, batch_sampler, evaluate_highprec, single_evaluator
+from verify.numeric import Structure, batch_evaluator, batch_sampler, judge, single_evaluator
 from verify.spec import Property, Theorem
 
 
@@ -262,14 +262,9 @@ def _minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s
         if not fails(x_min):  # never report an instance that does not fail
             x_min, method = x0, "none"
 
-    f64 = single(s, x_min)
-    try:
-        hp = evaluate_highprec(prop, theorem.assumptions, theorem.tolerance, s, x_min)
-        real = bool(all(hp["holds"][i] for i in enforce) and hp["finite"] and hp["ratio"] > 1)
-    except Exception as exc:  # noqa: BLE001 - e.g. a property that uses jax.grad has no 50-digit form
-        why = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
-        hp = {"absres": f"n/a ({why})", "ratio": "n/a"}
-        real = bool(f64["finite"] and f64["ratio"] > 1)  # judged in float64 alone, and said so
+    verdict = judge(prop, theorem.assumptions, theorem.tolerance, s, x_min, enforce)
+    f64 = verdict["f64"]
+    real = verdict["holds"] and verdict["finite"] and verdict["exceeds"]
     names = [a.name for a in theorem.assumptions]
     return Counterexample(
         theorem_id=theorem.id,
@@ -280,8 +275,8 @@ def _minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s
         residual=float(f64["absres"]),
         ratio=float(f64["ratio"]),
         finite=bool(f64["finite"]),
-        highprec_residual=str(hp["absres"]),
-        highprec_ratio=str(hp["ratio"]),
+        highprec_residual=verdict["highprec_residual"],
+        highprec_ratio=verdict["highprec_ratio"],
         real=real,
         seed=seed,
         key_seed=int(key_seed),

@@ -109,6 +109,24 @@ def test_a_step_that_makes_sympy_raise_is_unconfirmed():
     assert result.steps[1].status == "confirmed"
 
 
+def test_a_silently_wrong_computer_algebra_derivative_is_flagged():
+    import jax
+    import jax.numpy as jnp
+
+    from verify import Agrees
+
+    A = sp.MatrixSymbol("A", 2, 2)
+    # SymPy 1.14 returns 0 for d/dA [tr(A) + tr(A^2)]; the true gradient is I + 2 A^T
+    wrong = sp.diff(sp.Trace(A) + sp.Trace(A**2), A)
+    grad = jax.grad(lambda a: jnp.trace(a) + jnp.trace(a @ a))
+    flagged = check_step(Agrees(wrong, [A], grad, "SymPy's matrix derivative"))
+    assert flagged.status == "refuted" and "disagree" in flagged.detail
+    right = sp.Identity(2) + 2 * A.T
+    assert check_step(Agrees(right, [A], grad, "the hand derivation")).status == "cross-checked"
+    # a cross-check alone never proves
+    assert check_derivation(Derivation([Agrees(right, [A], grad, "only a cross-check")])).verdict == "unconfirmed"
+
+
 def test_case_split_covers_every_weak_ordering():
     # ordered Bell (Fubini) numbers: weak orderings of {0} and n symbols
     syms = sp.symbols("a b c", real=True)

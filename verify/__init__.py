@@ -10,12 +10,13 @@ from verify.errors import TheoremError, UsageError, VerifyError
 from verify.numeric import Residual, Structure, residual
 from verify.sampling import Rng
 from verify.spec import Assumption, Mutant, Theorem, Tolerance
-from verify.symbolic import ALL_SIZES, Cases, Derivation, Equal, Monotone, Separable, up_to
+from verify.symbolic import ALL_SIZES, Agrees, Cases, Derivation, Equal, Monotone, Separable, up_to
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ALL_SIZES",
+    "Agrees",
     "Assumption",
     "Cases",
     "Derivation",

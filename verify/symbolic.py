@@ -14,6 +14,12 @@ Step kinds
     the optimised variables of block ``j`` only, equals the sum of blockwise maxima. The engine
     checks the premise (every occurrence of an optimised ``IndexedBase`` in the summand has
     ``j`` as its first index); the rule itself is a named lemma, listed in the certificate.
+``Agrees(expr, symbols, fn)``
+    A cross-check, not a proof: the SymPy expression (scalar or matrix; e.g. a derivative SymPy
+    computed) is evaluated exactly at random rational points and compared with an independent
+    float64 function ``fn`` (NumPy or JAX, e.g. ``jax.grad``). Disagreement refutes the step,
+    which is how a computer-algebra result that is silently wrong gets flagged. Agreement is
+    ``cross-checked``; it never makes a derivation ``proved`` on its own.
 ``Monotone(f, x, direction)``
     The monotone-max rule: a non-decreasing ``f`` commutes with a max over any finite set
     (a non-increasing one turns it into a min). The premise ``f(x + d) - f(x) >= 0`` for
@@ -29,7 +35,7 @@ import itertools
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import sympy as sp
 
@@ -79,7 +85,17 @@ class Monotone:
     direction: str = "increasing"
 
 
-Step = Equal | Cases | Separable | Monotone
+@dataclass(frozen=True)
+class Agrees:
+    expr: Any
+    symbols: Sequence[Any]
+    fn: Callable[..., Any]
+    why: str
+    points: int = 12
+    rtol: float = 1e-9
+
+
+Step = Equal | Cases | Separable | Monotone | Agrees
 
 
 @dataclass(frozen=True)
@@ -96,8 +112,8 @@ class Derivation:
         if not self.steps:
             raise TheoremError("a derivation needs at least one step")
         for s in self.steps:
-            if not isinstance(s, (Equal, Cases, Separable, Monotone)):
-                raise TheoremError(f"derivation step {s!r} is not Equal, Cases, Separable or Monotone")
+            if not isinstance(s, (Equal, Cases, Separable, Monotone, Agrees)):
+                raise TheoremError(f"derivation step {s!r} is not Equal, Cases, Separable, Monotone or Agrees")
         if self.scope != ALL_SIZES and not self.scope.startswith("sizes up to "):
             raise TheoremError(f"derivation scope {self.scope!r}: use verify.ALL_SIZES or verify.up_to(N)")
 
@@ -106,7 +122,7 @@ class Derivation:
 class StepResult:
     kind: str
     why: str
-    status: str  # confirmed | unconfirmed | refuted
+    status: str  # confirmed | cross-checked | unconfirmed | refuted
     detail: str = ""
     cases: int = 0
     rule: str | None = None
@@ -283,6 +299,9 @@ def check_step(step: Step) -> StepResult:
         res.rule = "monotone max"
         return res
 
+    if isinstance(step, Agrees):
+        return _check_agrees(step)
+
     if isinstance(step, Separable):
         bases = {b.label if isinstance(b, sp.IndexedBase) else b for b in step.optimise}
         bad = [
@@ -320,6 +339,32 @@ def _check_cases(lhs: Any, rhs: Any, over: Sequence[Any], relation: str, kind: s
     return StepResult(kind, why, "confirmed", f"{len(cases)} cases", len(cases))
 
 
+def _check_agrees(step: Agrees) -> StepResult:
+    import numpy as np
+
+    rng = random.Random(0)
+    for k in range(step.points):
+        point, args = {}, []
+        for sym in step.symbols:
+            if isinstance(sym, sp.MatrixSymbol):
+                value = sp.ImmutableMatrix(sym.rows, sym.cols, lambda i, j: _random_value(sp.Symbol("v", real=True), rng))
+                point[sym] = value
+                args.append(np.array(value.tolist(), dtype=float))
+            else:
+                point[sym] = _random_value(sym, rng)
+                args.append(float(point[sym]))
+        exact = sp.sympify(step.expr).subs(point).doit()
+        exact = np.array(sp.Matrix(exact).evalf(30).tolist() if hasattr(exact, "shape") else exact.evalf(30), dtype=float)
+        numeric = np.asarray(step.fn(*args), dtype=float)
+        exact = np.broadcast_to(exact.reshape(numeric.shape) if exact.size == numeric.size else exact, numeric.shape)
+        if not np.allclose(exact, numeric, rtol=step.rtol, atol=step.rtol):
+            witness = {str(k): str(v.tolist() if hasattr(v, "tolist") else v) for k, v in point.items()}
+            witness |= {"sympy": str(exact.tolist()), "numeric": str(numeric.tolist())}
+            return StepResult("agrees", step.why, "refuted",
+                              f"SymPy and the numeric function disagree at point {k + 1}", witness=witness)
+    return StepResult("agrees", step.why, "cross-checked", f"agree at {step.points} rational points (not a proof)")
+
+
 def _check_safely(step: Step) -> StepResult:
     """SymPy can raise on expressions it cannot handle (nested Sums, say): that step is then
     unconfirmed, with the reason, and the rest of the derivation is still checked."""
@@ -339,7 +384,7 @@ def check_derivation(derivation: Derivation | None) -> SymbolicResult:
     statuses = {r.status for r in results}
     if "refuted" in statuses:
         verdict = "refuted"
-    elif "unconfirmed" in statuses:
+    elif "unconfirmed" in statuses or "confirmed" not in statuses:  # cross-checks alone prove nothing
         verdict = "unconfirmed"
     elif derivation.scope == ALL_SIZES:
         verdict = "proved"

@@ -61,6 +61,16 @@ def test_nan_residuals_fail(data):
     assert r.counterexample is not None and not r.counterexample.finite
 
 
+def test_an_assumption_without_which_the_claim_is_undefined_is_necessary(data):
+    (thm,) = load_file(data / "undefined_theorem.py")
+    report = run_theorem(thm, faces=("numeric", "ablate"), budget=SMALL)
+    assert report.ok and report.numeric.verdict == "confirmed"
+    (ablation,) = report.ablations
+    assert ablation.verdict == "necessary" and "undefined" in ablation.search.note
+    cx = ablation.search.counterexample
+    assert not cx.finite and cx.assumptions_held == {"nonzero": False}
+
+
 def test_float64_rounding_is_not_reported_as_a_counterexample(data):
     (thm,) = load_file(data / "rounding_theorem.py")
     r = search(thm, budget=SMALL)

@@ -40,6 +40,7 @@ class Counterexample:
     index: int
     shrink: dict[str, Any] = field(default_factory=dict)
     source_file: str = ""
+    assumptions_held: dict[str, bool] = field(default_factory=dict)
     path: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -64,6 +65,7 @@ class Counterexample:
             "key_seed": self.key_seed,
             "index_in_batch": self.index,
             "shrink": self.shrink,
+            "assumptions_held": self.assumptions_held,
             "file": self.path,
         }
 
@@ -100,6 +102,7 @@ class Counterexample:
                 highprec_residual=d["residual_50_digits"], highprec_ratio=d["residual_over_tolerance_50_digits"],
                 real=d["real_violation"], seed=d["seed"], key_seed=d["key_seed"], index=d["index_in_batch"],
                 shrink=d.get("shrink", {}), source_file=d.get("source_file", ""), path=str(path),
+                assumptions_held=d.get("assumptions_held", {}),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise VerifyError(f"{path}: malformed counterexample file ({exc})") from None

@@ -193,7 +193,12 @@ def search(
         first_s = failing[0][0]
         result.counterexample = _minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s, seed)
         cx = result.counterexample
-        if not cx.finite:
+        if not cx.finite and drop is not None and not cx.assumptions_held.get(drop, True):
+            # without the dropped assumption the claim is not even defined (0/0, log 0, ...):
+            # that shows the assumption necessary, and the witness says why
+            result.verdict = "refuted"
+            result.note = f"the claim is undefined (non-finite) without {drop}"
+        elif not cx.finite:
             result.verdict = "error"
             result.note = "non-finite residual (NaN/inf) on an instance meeting the assumptions"
         elif cx.real:
@@ -289,4 +294,5 @@ def _minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s
             "nonzero_entries_after": int(sum(np.count_nonzero(v) for v in x_min.values())),
         },
         source_file=theorem.module if theorem.module.endswith(".py") else "",
+        assumptions_held={n: bool(h) for n, h in zip(names, np.asarray(f64["holds"]).ravel())},
     )

@@ -83,6 +83,10 @@ def test_run_json_and_certificates(tmp_path):
     assert thm["numeric"]["verdict"] == "confirmed" and thm["symbolic"]["verdict"] == "proved"
     assert [a["verdict"] for a in thm["ablations"]] == ["necessary"]
     assert json.loads((certs / "patel2016.render-layer-convnet.json").read_text())["ok"] is True
+    tex = verify("cite", "patel2016.render-layer-convnet", "--certificates", str(certs))
+    assert tex.returncode == 0 and tex.stdout.startswith("% needs") and r"\end{theorem}" in tex.stdout
+    missing = verify("cite", "patel2016.switch-relu", "--certificates", str(certs))
+    assert_one_line_error(missing)
 
 
 def test_mutants_and_ablate_commands(tmp_path):
@@ -96,5 +100,5 @@ def test_mutants_and_ablate_commands(tmp_path):
 def test_help_explains_every_command():
     proc = verify("--help")
     assert proc.returncode == 0
-    for command in ("run", "check", "mutants", "ablate", "list", "replay"):
+    for command in ("run", "check", "mutants", "ablate", "list", "replay", "cite", "graph"):
         assert command in proc.stdout

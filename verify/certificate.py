@@ -52,6 +52,7 @@ def certificate(report: TheoremReport) -> dict[str, Any]:
                             for a in t.assumptions],
             "tolerance": {"atol": t.tolerance.atol, "rtol": t.tolerance.rtol, "reason": t.tolerance.reason},
             "conventions": t.conventions,
+            "bibtex": t.bibtex,
             "uses": list(t.uses),
             "module": t.module,
         },

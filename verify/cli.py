@@ -23,6 +23,8 @@ examples:
   verify mutants patel2016                   every mutant of every theorem under a prefix
   verify ablate patel2016.render-layer-convnet   drop each assumption in turn and search
   verify replay .dlverify/counterexamples/FILE.json
+  verify cite patel2016.render-layer-convnet --format latex   (after a run wrote its certificate)
+  verify graph --format dot -o theorems.dot
 
 exit codes: 0 all as expected, 1 a verification failed, 2 bad input, 3 internal error.
 """
@@ -84,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--json", action="store_true", help="print a JSON report on stdout instead of tables")
     o.add_argument("--out", default=".dlverify/counterexamples", metavar="DIR",
                    help="where counterexample files are written (default .dlverify/counterexamples)")
-    o.add_argument("--certificates", metavar="DIR", help="write one JSON certificate per theorem into DIR")
+    o.add_argument("--certificates", metavar="DIR", default=".dlverify/certificates",
+                   help="where one JSON certificate per theorem is written (default .dlverify/certificates)")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress display")
 
     refs_help = "theorem ids, id prefixes (e.g. patel2016) or .py files; default: the whole catalogue"
@@ -108,6 +111,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list the catalogue")
     p.add_argument("refs", nargs="*", metavar="ID|FILE", help=refs_help)
     p.add_argument("--json", action="store_true", help="JSON on stdout")
+
+    p = sub.add_parser("cite", help="a LaTeX/BibTeX/Markdown snippet for a verified statement, from its certificate")
+    p.add_argument("id", metavar="ID", help="theorem id")
+    p.add_argument("--format", choices=["latex", "bibtex", "markdown"], default="latex")
+    p.add_argument("--certificates", metavar="DIR", default=".dlverify/certificates",
+                   help="where `verify run` wrote the certificates (default .dlverify/certificates)")
+
+    p = sub.add_parser("graph", help="the dependency graph of theorems, coloured by the last run")
+    p.add_argument("refs", nargs="*", metavar="ID|FILE", help=refs_help)
+    p.add_argument("--format", choices=["text", "dot", "svg"], default="text")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout (needed for svg)")
+    p.add_argument("--certificates", metavar="DIR", default=".dlverify/certificates",
+                   help="certificates of the last run (default .dlverify/certificates)")
 
     p = sub.add_parser("replay", help="re-evaluate a stored counterexample file")
     p.add_argument("file", metavar="FILE", help="a counterexample .json written by a search")
@@ -171,8 +187,7 @@ def _run(args: argparse.Namespace, faces: tuple[str, ...]) -> int:
             if getattr(args, "assumption", None):
                 rep.ablations = [a for a in rep.ablations if a.assumption in args.assumption]
             reports.append(rep)
-            if args.certificates:
-                write_certificate(rep, args.certificates)
+            write_certificate(rep, args.certificates)
             progress.advance(task)
     if args.json:
         print(json.dumps(run_json(reports), indent=2, default=str))
@@ -212,13 +227,48 @@ def _replay(args: argparse.Namespace) -> int:
     return 0 if result.reproduced else 1
 
 
+def _cite(args: argparse.Namespace) -> int:
+    from verify.cite import cite
+
+    sys.stdout.write(cite(args.id, args.format, args.certificates))
+    return 0
+
+
+def _graph(args: argparse.Namespace) -> int:
+    import shutil
+    import subprocess
+
+    from verify.errors import UsageError
+    from verify.graph import to_dot, to_text
+    from verify.registry import select
+
+    theorems = select(args.refs)
+    if args.format == "text":
+        text = to_text(theorems, args.certificates)
+    else:
+        text = to_dot(theorems, args.certificates)
+    if args.format == "svg":
+        if not args.output:
+            raise UsageError("--format svg needs -o FILE")
+        if shutil.which("dot") is None:
+            raise UsageError("Graphviz `dot` is not installed: use --format dot and render it elsewhere")
+        subprocess.run(["dot", "-Tsvg", "-o", args.output], input=text, text=True, check=True)
+        return 0
+    if args.output:
+        with open(args.output, "w") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
-    from verify.errors import VerifyError
+    from verify.errors import NotVerified, VerifyError
 
     try:
         if args.command == "run":
@@ -234,6 +284,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _list(args)
         if args.command == "replay":
             return _replay(args)
+        if args.command == "cite":
+            return _cite(args)
+        if args.command == "graph":
+            return _graph(args)
+    except NotVerified as exc:
+        sys.stderr.write(f"verify: {exc}\n")
+        return 1
     except VerifyError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

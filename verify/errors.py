@@ -11,3 +11,7 @@ class TheoremError(VerifyError):
 
 class UsageError(VerifyError):
     """Bad command-line input: unknown id, nonsense option values."""
+
+
+class NotVerified(VerifyError):
+    """A request that needs a verified claim met one that did not verify (exit code 1)."""

@@ -89,6 +89,7 @@ class Mutant:
 class Theorem:
     """One verifiable statement (SPEC section 1).
 
+    ``bibtex`` is a BibTeX entry for the source paper (used by ``verify cite``).
     ``expect`` is ``"true"`` for a theorem and ``"false"`` for a stated non-theorem, which the
     search must refute (e.g. a shared global shift does not give max-pooling).
     ``structure`` is a Hypothesis strategy for the discrete part of an instance (sizes, shapes,
@@ -110,6 +111,7 @@ class Theorem:
     uses: Sequence[str] = ()
     expect: str = "true"
     conventions: str = ""
+    bibtex: str = ""
     module: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:

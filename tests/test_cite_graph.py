@@ -1,0 +1,79 @@
+"""Citing from certificates, and the theorem graph."""
+
+import json
+import re
+
+import pytest
+from conftest import SMALL
+
+from verify.certificate import write_certificate
+from verify.cite import cite
+from verify.errors import NotVerified, VerifyError
+from verify.graph import to_dot, to_text
+from verify.registry import get, load_file
+from verify.runner import run_theorem
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("certs")
+    write_certificate(run_theorem(get("patel2016.render-layer-convnet"), budget=SMALL), d)
+    return d
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for ch in re.sub(r"\\[{}]", "", text):
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def test_latex_snippet_states_what_the_certificate_established(certs):
+    tex = cite("patel2016.render-layer-convnet", "latex", certs)
+    assert tex.count(r"\begin{theorem}") == tex.count(r"\end{theorem}") == 1 and _balanced(tex)
+    assert r"\cite{patel2016probabilistic}" in tex and r"\cite{dlverify}" in tex
+    assert r"\texttt{z\_nonneg}" in tex and "proved for all sizes" in tex
+    cert = json.loads((certs / "patel2016.render-layer-convnet.json").read_text())
+    assert f"confirmed on {cert['numeric']['instances_satisfying_assumptions']:,} random instances" in tex
+    assert "necessary (counterexample without each): z\\_nonneg" in tex
+    # outside math mode, no bare underscore may reach LaTeX
+    text_only = re.sub(r"\$[^$]*\$", "", tex.split("\n", 1)[1])
+    assert not re.search(r"(?<!\\)_", text_only)
+
+
+def test_bibtex_has_the_package_and_the_paper(certs):
+    bib = cite("patel2016.render-layer-convnet", "bibtex", certs)
+    assert "@software{dlverify," in bib and "@inproceedings{patel2016probabilistic," in bib
+    assert _balanced(bib)
+
+
+def test_a_failed_claim_is_never_cited(data, tmp_path):
+    (thm,) = load_file(data / "false_theorem.py")
+    write_certificate(run_theorem(thm, faces=("numeric",), budget=SMALL), tmp_path)
+    with pytest.raises(NotVerified, match="not cited as verified"):
+        cite("user.relu-additive", "markdown", tmp_path)
+
+
+def test_a_stale_or_missing_certificate_is_refused(certs, tmp_path):
+    path = certs / "patel2016.render-layer-convnet.json"
+    cert = json.loads(path.read_text())
+    cert["theorem"]["statement_sha256"] = "0" * 64
+    (tmp_path / path.name).write_text(json.dumps(cert))
+    with pytest.raises(VerifyError, match="stale"):
+        cite("patel2016.render-layer-convnet", "latex", tmp_path)
+    with pytest.raises(VerifyError, match="no certificate"):
+        cite("patel2016.switch-relu", "latex", tmp_path)
+
+
+def test_graph_colours_by_the_last_run(certs):
+    theorems = [get("patel2016.render-layer-convnet"), get("patel2016.switch-relu")]
+    dot = to_dot(theorems, certs)
+    assert '"patel2016.render-layer-convnet" -> "patel2016.switch-relu";' in dot
+    assert re.search(r'"patel2016.render-layer-convnet" \[label=.*fillcolor=palegreen', dot)
+    assert re.search(r'"patel2016.switch-relu" \[label=.*fillcolor=lightgrey', dot)  # not run
+    # a dependency outside the selection is drawn dashed
+    assert '"patel2016.translation-maxpool" [style=dashed]' in dot
+    text = to_text(theorems, certs)
+    assert "patel2016.render-layer-convnet [ok]" in text and "  <- patel2016.switch-relu [not run]" in text

@@ -34,6 +34,12 @@ SOURCE = (
     "Tian (2018), 'A theoretical framework for deep locally connected ReLU network', Theorem 5 "
     "(Batch Norm as a projection); statement is this project's formalisation (SPEC T5)"
 )
+BIBTEX = """@article{tian2018theoretical,
+  title   = {A Theoretical Framework for Deep Locally Connected ReLU Network},
+  author  = {Tian, Yuandong},
+  journal = {arXiv preprint arXiv:1809.10829},
+  year    = {2018}
+}"""
 CONVENTIONS = (
     "Biased (population) variance sigma^2 = p^T (f - mu)^2 (= 1/N sum for the batch form); "
     "BN epsilon = 0 in the claim. The drawn BN forward may use eps > 0 or the unbiased variance "
@@ -465,6 +471,7 @@ bn_projection = Theorem(
     assumptions=[EPS_ZERO, _nonconstant(False), BIASED],
     derivation=batch_derivation,
     conventions=CONVENTIONS,
+    bibtex=BIBTEX,
     mutants=[
         Mutant("unbiased_variance", "the formula with the unbiased (N - 1) standard deviation in sigma and fhat",
                _mutant_unbiased(False)),
@@ -494,6 +501,7 @@ bn_projection_weighted = Theorem(
                             lambda s, x: xp.all(x["q"] > 0))],
     derivation=weighted_derivation,
     conventions=CONVENTIONS,
+    bibtex=BIBTEX,
     uses=["tian2018.thm5.bn-projection"],
     mutants=[
         Mutant("unweighted_projector", "the batch projector I - (1 1^T + fhat fhat^T)/N used with weights p",
@@ -649,6 +657,7 @@ bn_energy = Theorem(
             Equal(-2 * _wg.subs(_wg, 0), 0, why="gradient flow: d||w||^2/dt = -2 w^T grad = 0"),
         ],
     ),
+    bibtex=BIBTEX,
     conventions=CONVENTIONS + " The loss in the numeric check is sum_i p_i sum_k (a_ik y_ik + b_ik y_ik^2/2).",
     uses=["tian2018.thm5.bn-projection.weighted"],
     mutants=[

@@ -1,4 +1,4 @@
-"""Citing from certificates, and the theorem graph."""
+"""Citing from certificates, the theorem graph, and the HTML report."""
 
 import json
 import re
@@ -77,3 +77,22 @@ def test_graph_colours_by_the_last_run(certs):
     assert '"patel2016.translation-maxpool" [style=dashed]' in dot
     text = to_text(theorems, certs)
     assert "patel2016.render-layer-convnet [ok]" in text and "  <- patel2016.switch-relu [not run]" in text
+
+
+def test_html_report_is_well_formed_and_charts_the_residuals(certs):
+    import xml.etree.ElementTree as ET
+
+    from verify.html_report import load_certificates, render
+
+    page = render(load_certificates(certs))
+    root = ET.fromstring(page.split("\n", 2)[2])  # well-formed XHTML (after the XML and DOCTYPE lines)
+    ns = {"h": "http://www.w3.org/1999/xhtml", "s": "http://www.w3.org/2000/svg"}
+    bars = root.findall(".//s:rect", ns)
+    cert = json.loads((certs / "patel2016.render-layer-convnet.json").read_text())
+    hist = cert["numeric"]["residual_over_tolerance_histogram"]
+    assert sum(hist.values()) == cert["numeric"]["instances_satisfying_assumptions"]
+    assert len(bars) == len(hist)
+    assert all(int(k) < 0 for k in hist if k != "0")  # every residual is below the tolerance
+    markers = root.findall(".//s:path", ns)
+    assert len(markers) == 4 + 1  # four mutants and the z_nonneg ablation
+    assert "without z_nonneg" in page and "→" in page

@@ -125,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--certificates", metavar="DIR", default=".dlverify/certificates",
                    help="certificates of the last run (default .dlverify/certificates)")
 
+    p = sub.add_parser("report", help="an HTML report of the last run, with residual charts, from its certificates")
+    p.add_argument("-o", "--output", metavar="FILE", default="dlverify-report.html",
+                   help="where to write the page (default dlverify-report.html)")
+    p.add_argument("--certificates", metavar="DIR", default=".dlverify/certificates",
+                   help="certificates of the last run (default .dlverify/certificates)")
+
     p = sub.add_parser("replay", help="re-evaluate a stored counterexample file")
     p.add_argument("file", metavar="FILE", help="a counterexample .json written by a search")
     p.add_argument("--json", action="store_true", help="JSON on stdout")
@@ -262,6 +268,19 @@ def _graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from verify.errors import UsageError
+    from verify.html_report import load_certificates, render
+
+    certs = load_certificates(args.certificates)
+    if not certs:
+        raise UsageError(f"no certificates in {args.certificates}: run `verify run` first")
+    with open(args.output, "w") as fh:
+        fh.write(render(certs))
+    print(f"wrote {args.output} ({len(certs)} theorems)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -288,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cite(args)
         if args.command == "graph":
             return _graph(args)
+        if args.command == "report":
+            return _report(args)
     except NotVerified as exc:
         sys.stderr.write(f"verify: {exc}\n")
         return 1

@@ -66,6 +66,7 @@ class SearchResult:
     seconds: float = 0.0
     budget: dict[str, Any] = field(default_factory=dict)
     per_assumption: dict[str, int] = field(default_factory=dict)
+    histogram: dict[str, int] = field(default_factory=dict)
     dropped_violated: int | None = None
     counterexample: Counterexample | None = None
     note: str = ""
@@ -90,6 +91,7 @@ class SearchResult:
             "seconds": round(self.seconds, 3),
             "budget": self.budget,
             "instances_satisfying_each_assumption": self.per_assumption,
+            "residual_over_tolerance_histogram": self.histogram,
         }
         if self.dropped_violated is not None:
             d["instances_violating_dropped_assumption"] = self.dropped_violated
@@ -98,6 +100,21 @@ class SearchResult:
         if self.note:
             d["note"] = self.note
         return d
+
+
+#: decades of |r| / tolerance bound in the residual histogram; "0" counts exact zeros
+HISTOGRAM_DECADES = range(-18, 3)
+
+
+def _add_to_histogram(hist: dict[str, int], ratios: np.ndarray) -> None:
+    """Count ratios by decade: key "k" holds 10^k <= ratio < 10^(k+1) (clipped to the range)."""
+    zero = ratios == 0
+    if zero.any():
+        hist["0"] = hist.get("0", 0) + int(zero.sum())
+    lo, hi = HISTOGRAM_DECADES.start, HISTOGRAM_DECADES.stop - 1
+    decades = np.clip(np.floor(np.log10(ratios[~zero])), lo, hi).astype(int)
+    for k, n in zip(*np.unique(decades, return_counts=True)):
+        hist[str(k)] = hist.get(str(k), 0) + int(n)
 
 
 class _Violation(Exception):
@@ -164,6 +181,7 @@ def search(
             if drop_idx is not None:
                 result.dropped_violated += int((ok_mask & ~holds[:, drop_idx]).sum())
             good = ok_mask & np.isfinite(out["ratio"])
+            _add_to_histogram(result.histogram, out["ratio"][good])
             if good.any():
                 result.max_ratio = max(result.max_ratio, float(out["ratio"][good].max()))
                 result.max_residual = max(result.max_residual, float(out["absres"][good].max()))

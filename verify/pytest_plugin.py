@@ -6,6 +6,9 @@ counterexample and its replay command::
 
     def test_my_theorem(dlverify):
         dlverify.check(my_theorem)            # a verify.Theorem or a catalogue id
+
+A ``verify.Theorem`` defined at the top level of a test module is also collected as a test of
+its own (symbolic, numeric and mutant faces), named ``<variable>[<theorem id>]``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="Hypothesis examples (batches) per dlverify search")
 
 
+class TheoremItem(pytest.Item):
+    """A theorem declared in a test module, run as one test."""
+
+    def __init__(self, *, theorem, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.theorem = theorem
+
+    def runtest(self) -> None:
+        settings = _settings(self.config, self.config._tmp_path_factory)  # type: ignore[attr-defined]
+        settings.check(self.theorem)
+
+    def repr_failure(self, excinfo, style=None):  # noqa: ANN001 - pytest hook signature
+        if isinstance(excinfo.value, AssertionError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self):
+        return self.path, None, f"theorem {self.theorem.id}"
+
+
+def pytest_pycollect_makeitem(collector, name, obj):  # noqa: ANN001 - pytest hook signature
+    from verify.spec import Theorem
+
+    if isinstance(obj, Theorem) and isinstance(collector, pytest.Module):
+        return TheoremItem.from_parent(collector, name=f"{name}[{obj.id}]", theorem=obj)
+    return None
+
+
 @dataclass
 class DLVerify:
     seed: int
@@ -38,10 +69,14 @@ class DLVerify:
         return assert_theorem(theorem, faces=tuple(faces), budget=budget, seed=self.seed, out_dir=self.out_dir)
 
 
-@pytest.fixture
-def dlverify(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> DLVerify:
+def _settings(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> DLVerify:
     return DLVerify(
-        seed=request.config.getoption("--dlverify-seed"),
-        examples=request.config.getoption("--dlverify-examples"),
+        seed=config.getoption("--dlverify-seed"),
+        examples=config.getoption("--dlverify-examples"),
         out_dir=tmp_path_factory.mktemp("dlverify-counterexamples"),
     )
+
+
+@pytest.fixture
+def dlverify(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> DLVerify:
+    return _settings(request.config, tmp_path_factory)

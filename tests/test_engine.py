@@ -192,3 +192,13 @@ def test_certificate_is_json_with_what_was_established(data, tmp_path):
     assert cert["numeric_settings"]["jax_enable_x64"] is True
     assert cert["libraries"]["jax"] and cert["symbolic"]["verdict"] == "proved"
     assert cert["mutants"][0]["refuted"] is True
+
+
+def test_relu_derivative_at_zero_is_zero_in_jax():
+    import jax
+
+    from verify.ops import backend
+
+    with backend("jax"):
+        assert float(jax.grad(lambda t: xp.relu(t))(0.0)) == 0.0
+        assert float(jax.grad(lambda t: xp.relu(t))(2.0)) == 1.0

@@ -65,8 +65,9 @@ class _JaxOps:
 
     @staticmethod
     def relu(x: Any) -> Any:
-        # ReLU'(0) = 0 under jax.grad (jnp.maximum's convention); the value at 0 is 0.
-        return jnp.maximum(x, 0.0)
+        # ReLU'(0) = 0 under jax.grad, as jax.nn.relu. (jnp.maximum(x, 0) would give 1/2 at 0:
+        # JAX splits the gradient of maximum at ties.)
+        return jnp.where(x > 0, x, 0.0)
 
     @staticmethod
     def heaviside(x: Any) -> Any:

@@ -251,8 +251,14 @@ def _minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s
     x0 = {k: np.asarray(v)[idx] for k, v in batch.items()}
     single = single_evaluator(prop, theorem.assumptions, theorem.tolerance)
 
+    finite_failure = bool(single(s, x0)["finite"])
+
     def fails(x: dict[str, np.ndarray]) -> bool:
+        """Still a failure of the same kind: shrinking a finite violation must not wander into a
+        NaN (a probability simplified to 0, say), which would report a different problem."""
         out = single(s, x)
+        if finite_failure and not out["finite"]:
+            return False
         return bool(out["holds"][enforce].all() if enforce else True) and not (out["ratio"] <= 1.0)
 
     slots = [(k, i) for k, v in x0.items() if v.dtype.kind == "f" for i in range(v.size)]

@@ -246,3 +246,15 @@ def judge(prop: Any, assumptions: Sequence[Assumption], tol: Tolerance, s: Struc
         "f64": f64, "highprec_residual": str(hp["absres"]), "highprec_ratio": str(hp["ratio"]),
         "holds": all(hp["holds"][i] for i in enforce), "finite": hp["finite"], "exceeds": bool(hp["ratio"] > 1),
     }
+
+
+def release_compiled() -> None:
+    """Drop every compiled program held in memory (the on-disk XLA cache stays).
+
+    Each compiled XLA CPU program keeps its own memory mappings; a run over the whole catalogue
+    compiles thousands, and past the kernel's map limit (vm.max_map_count, often 65530) LLVM
+    fails with "Cannot allocate memory". The runner calls this after each theorem.
+    """
+    for cached in (batch_evaluator, batch_sampler, single_evaluator, _uniform_pool):
+        cached.cache_clear()
+    jax.clear_caches()

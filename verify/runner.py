@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from verify.numeric import release_compiled
 from verify.search import Budget, SearchResult, search
 from verify.spec import Theorem
 from verify.symbolic import SymbolicResult, check_derivation
@@ -125,15 +126,19 @@ def run_theorem(
             res.counterexample.save(Path(out_dir))
         return res
 
-    if "symbolic" in faces:
-        report.symbolic = check_derivation(theorem.derivation)
-    if "numeric" in faces:
-        report.numeric = do_search("claim")
-    if "mutants" in faces:
-        for m in theorem.mutants:
-            sym = check_derivation(m.derivation) if m.derivation is not None else None
-            report.mutants.append(MutantResult(m.name, m.description, do_search(f"mutant:{m.name}", prop=m.property), sym))
-    if "ablate" in faces and theorem.expect == "true":
-        for a in theorem.assumptions:
-            report.ablations.append(AblationResult(a.name, do_search(f"ablate:{a.name}", drop=a.name)))
+    try:
+        if "symbolic" in faces:
+            report.symbolic = check_derivation(theorem.derivation)
+        if "numeric" in faces:
+            report.numeric = do_search("claim")
+        if "mutants" in faces:
+            for m in theorem.mutants:
+                sym = check_derivation(m.derivation) if m.derivation is not None else None
+                report.mutants.append(
+                    MutantResult(m.name, m.description, do_search(f"mutant:{m.name}", prop=m.property), sym))
+        if "ablate" in faces and theorem.expect == "true":
+            for a in theorem.assumptions:
+                report.ablations.append(AblationResult(a.name, do_search(f"ablate:{a.name}", drop=a.name)))
+    finally:
+        release_compiled()  # a whole catalogue would otherwise exhaust the process's memory maps
     return report

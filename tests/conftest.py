@@ -15,3 +15,13 @@ SMALL = Budget(examples=10, batch=128)
 @pytest.fixture
 def data() -> Path:
     return DATA
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """One pytest process compiles thousands of small programs; drop them after each module so
+    the process stays under the kernel's memory-map limit (see verify.numeric.release_compiled)."""
+    yield
+    from verify.numeric import release_compiled
+
+    release_compiled()

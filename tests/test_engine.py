@@ -202,3 +202,24 @@ def test_relu_derivative_at_zero_is_zero_in_jax():
     with backend("jax"):
         assert float(jax.grad(lambda t: xp.relu(t))(0.0)) == 0.0
         assert float(jax.grad(lambda t: xp.relu(t))(2.0)) == 1.0
+
+
+def test_failure_rate_is_measured_and_certified(data):
+    """ReLU(x + y) = ReLU(x) + ReLU(y) fails exactly when x and y differ in sign somewhere: with
+    independent normal coordinates, probability 1/2 for n = 1 and 1 - 1/4 = 3/4 for n = 2."""
+    import dataclasses
+
+    from verify.certificate import certificate
+    from verify.search import failure_rate
+
+    (thm,) = load_file(data / "false_theorem.py")
+    for n, p in ((1, 0.5), (2, 0.75)):
+        r = failure_rate(thm, {"n": n}, instances=4096, batch=512, seed=n)
+        assert r["instances"] == r["meeting_assumptions"] == 4096
+        lo, hi = r["interval95"]
+        assert lo < p < hi and hi - lo < 0.06  # Wilson interval at n = 4096: half-width ~0.015
+    rated = dataclasses.replace(thm, rates_on=[{"n": 1}])
+    report = run_theorem(rated, faces=("numeric",), budget=SMALL)
+    (r,) = report.rates
+    assert r["structure"] == {"n": 1} and r["instances"] == SMALL.instances
+    assert certificate(report)["failure_rates"] == report.rates

@@ -65,6 +65,7 @@ def certificate(report: TheoremReport) -> dict[str, Any]:
         "numeric": report.numeric.as_dict() if report.numeric else None,
         "mutants": [m.as_dict() for m in report.mutants],
         "ablations": [a.as_dict() for a in report.ablations],
+        "failure_rates": report.rates,
         "libraries": library_versions(),
         "numeric_settings": numeric_settings(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

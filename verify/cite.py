@@ -79,6 +79,10 @@ def established(cert: dict[str, Any]) -> list[str]:
         cx = num.get("counterexample", {})
         out.append(f"Numeric: refuted by a counterexample at {cx.get('structure')} with residual "
                    f"{cx.get('residual_float64', float('nan')):.3g} (confirmed at 50 digits: {cx.get('real_violation')}).")
+    for r in cert.get("failure_rates", []):
+        lo, hi = r["interval95"]
+        out.append(f"Measured: the claim fails on {r['failing']:,} of {r['meeting_assumptions']:,} random instances "
+                   f"at {r['structure']} (rate {r['rate']:.3g}, 95% interval {lo:.3g} to {hi:.3g}).")
     muts = cert.get("mutants", [])
     if muts:
         out.append(f"Mutants: {sum(m['refuted'] for m in muts)} of {len(muts)} deliberately wrong variants refuted.")

@@ -82,6 +82,10 @@ def print_details(console: Console, reports: Sequence[TheoremReport]) -> None:
             elif a.verdict == "not-shown-necessary":
                 lines.append(f"  without {a.assumption}: no counterexample in {a.search.drawn} instances "
                              f"({a.search.dropped_violated} violated it)")
+        for r in rep.rates:
+            lo, hi = r["interval95"]
+            lines.append(f"  fails on {r['failing']}/{r['meeting_assumptions']} instances of "
+                         f"{_compact(r['structure'])}: rate {r['rate']:.4g} (95%: {lo:.3g}-{hi:.3g})")
         if lines:
             console.print(f"[bold]{rep.theorem.id}[/]")
             for line in lines:

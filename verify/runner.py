@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from verify.numeric import release_compiled
-from verify.search import Budget, SearchResult, search
+from verify.search import Budget, SearchResult, failure_rate, search
 from verify.spec import Theorem
 from verify.symbolic import SymbolicResult, check_derivation
 
@@ -76,6 +76,7 @@ class TheoremReport:
     numeric: SearchResult | None = None
     mutants: list[MutantResult] = field(default_factory=list)
     ablations: list[AblationResult] = field(default_factory=list)
+    rates: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def problems(self) -> list[str]:
@@ -131,6 +132,11 @@ def run_theorem(
             report.symbolic = check_derivation(theorem.derivation)
         if "numeric" in faces:
             report.numeric = do_search("claim")
+            for k, s in enumerate(theorem.rates_on):
+                report.rates.append(failure_rate(theorem, s, instances=budget.instances, batch=budget.batch,
+                                                 seed=derive_seed(seed, theorem.id, f"rate:{k}")))
+                if progress:
+                    progress("failure rate", budget.instances)
         if "mutants" in faces:
             for m in theorem.mutants:
                 sym = check_derivation(m.derivation) if m.derivation is not None else None

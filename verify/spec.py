@@ -95,6 +95,8 @@ class Theorem:
     ``structure`` is a Hypothesis strategy for the discrete part of an instance (sizes, shapes,
     choices), drawing a mapping of hashable values; ``sample(rng, s)`` draws the continuous values of
     one instance from ``rng`` (:class:`verify.Rng`, fed from a JAX PRNG key).
+    ``rates_on`` lists structures on which a run also measures how often the claim fails among
+    instances meeting the assumptions (a finding, e.g. for a claim said to hold "with probability 1").
     """
 
     id: str
@@ -112,6 +114,7 @@ class Theorem:
     expect: str = "true"
     conventions: str = ""
     bibtex: str = ""
+    rates_on: Sequence[Mapping[str, Any]] = ()
     module: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -139,6 +142,9 @@ class Theorem:
                 raise TheoremError(f"theorem {self.id}: every {kind} must be a verify.{expected.__name__}")
             if len(set(names)) != len(names):
                 raise TheoremError(f"theorem {self.id}: duplicate {kind} names {names}")
+        if any(not isinstance(r, Mapping) for r in self.rates_on):
+            raise TheoremError(f"theorem {self.id}: rates_on must be a list of structures (mappings)")
+        object.__setattr__(self, "rates_on", tuple(self.rates_on))
         object.__setattr__(self, "assumptions", tuple(self.assumptions))
         object.__setattr__(self, "mutants", tuple(self.mutants))
         object.__setattr__(self, "uses", tuple(self.uses))

@@ -14,16 +14,22 @@
 # Binary factors, events in lexicographic order. A factorised transition P_ab (a Kronecker
 # product of small row-stochastic factors over a partition of beta's factors), separable
 # weights and a disentangled F_beta give a disentangled F_alpha (T8); the weight update stays
-# separable only if the gradient is centred (T9). The backward direction, left open by the
-# paper, is false as stated: search finds a witness, and the block form holds.
+# separable only if the gradient is centred (T9). Vertices of the rows of P survive a
+# full-row-rank F (T7), and all-vert transitions let a ReLU network fit the identity (T6).
+# The backward direction, which the paper leaves open, is false as stated: search finds a
+# witness, and a block form holds.
 
 # %%
+import jax.numpy as jnp
 import numpy as np
 
 from theorems import tian2018_disentanglement as M
+from verify import factors, linalg
 from verify.notebook import show_derivation, show_search
+from verify.numeric import Structure, batch_sampler
+from verify.ops import backend
 from verify.registry import get
-from verify.search import Budget, search
+from verify.search import Budget, failure_rate, search
 
 small = Budget(examples=4, batch=128)
 t8 = get("tian2018.thm8.disentangled-forward")
@@ -34,6 +40,26 @@ print(t8.statement)
 
 # %%
 assert show_derivation(t8).verdict.startswith("proved")
+
+# %% [markdown]
+# ## The JAX property on one instance
+#
+# Partition {0, 1}, {2}: beta has three binary factors (8 events), alpha two (4 events).
+# Every component of the residual (disentanglement of F_alpha and agreement with the
+# factor-level formula, for identity, ReLU, BN and ReLU + BN) is at rounding level.
+
+# %%
+s = Structure({"partition": ((0, 1), (2,))})
+x = {k: jnp.asarray(v[0]) for k, v in batch_sampler(t8.sample)(s, 2024, 1).items()}
+x |= {"Pmix": jnp.asarray(0.0), "Fmix": jnp.asarray(0.0), "Wleak": jnp.asarray(0.0)}  # meet every assumption
+with backend("jax"):
+    print("assumptions hold:", {a.name: bool(a.holds(s, x)) for a in t8.assumptions})
+    P, F, W = M.fact_parts(s, x)
+    print("F_beta disentangled:", factors.is_disentangled(F), " W separable:", factors.is_separable(W, s.partition))
+    out = t8.property(s, x)
+    worst = {k: float(jnp.max(jnp.abs(r.value) / (t8.tolerance.rtol * jnp.abs(r.scale) + 1e-300))) for k, r in out.items()}
+print("largest |r| / tolerance per component:", {k: f"{v:.1e}" for k, v in worst.items()})
+assert max(worst.values()) <= 1.0
 
 # %% [markdown]
 # ## T8 numerically, and dropping the separability of W
@@ -58,37 +84,34 @@ assert uncentred.verdict == "refuted"
 
 # %% [markdown]
 # ## T7: vertices survive a full-row-rank F; random ReLU features are often rank-deficient
+#
+# The paper remarks that random weights give a full-rank F "with probability 1". The engine
+# measures how often F = ReLU(P W) is rank-deficient (the same measurement `verify run` stores
+# in the certificate): a row of P W is entirely <= 0 with probability about 2^-n, and more.
 
 # %%
 t7 = get("tian2018.thm7.vertices-preserved")
 assert show_derivation(t7).verdict.startswith("proved")
-rng = np.random.default_rng(0)
-
-
-def deficient(m, n, draws=2000):
-    bad = 0
-    for _ in range(draws):
-        P = np.exp(rng.normal(size=(m, m)) * 1.5)
-        P /= P.sum(axis=1, keepdims=True)
-        F = np.maximum(P @ rng.normal(size=(m, n)), 0)
-        bad += np.linalg.matrix_rank(F, tol=1e-9 * max(np.abs(F).max(), 1e-300)) < m
-    return bad / draws
-
-
-rates = {(m, n): deficient(m, n) for m, n in [(4, 4), (4, 8)]}
-print("fraction of rank-deficient ReLU(P W):", rates)
-assert rates[(4, 4)] > 0.1
+rank_claim = get("tian2018.thm7.random-weights-full-rank")
+for shape in [(4, 4, 4), (4, 4, 8)]:
+    r = failure_rate(rank_claim, {"shape": shape}, instances=2048, batch=512, seed=0)
+    print(f"shape {shape}: rank-deficient in {r['failing']} of {r['instances']} draws, rate {r['rate']:.3f}, "
+          f"95% interval {r['interval95'][0]:.3f}-{r['interval95'][1]:.3f}")
+    assert r["rate"] > 0.01
 
 # %% [markdown]
 # ## T6: an all-vert P admits ReLU weights giving the identity (LP construction)
+#
+# Four rows in a 3-column simplex: P has rank 3, so no linear map gives the 4 x 4 identity
+# (loss >= 4 - 3 = 1), but ReLU(P W) = I exactly.
 
 # %%
-P = np.array([[0.7, 0.2, 0.1], [0.1, 0.7, 0.2], [0.2, 0.1, 0.7], [0.4, 0.4, 0.2]])
-print("vertices:", M.vertices(P))
+P = np.array([[0.7, 0.2, 0.1], [0.1, 0.7, 0.2], [0.2, 0.1, 0.7], [0.45, 0.45, 0.1]])
+print("vertices:", linalg.vertices(P))
 W = M.relu_identity_weights(P)
 F = np.maximum(P @ W, 0)
 print("loss ||ReLU(P W) - I||^2 =", np.sum((F - np.eye(4)) ** 2), "; rank(P) =", np.linalg.matrix_rank(P))
-assert np.sum((F - np.eye(4)) ** 2) < 1e-12  # a linear map P W has rank <= 3: loss >= 1
+assert np.sum((F - np.eye(4)) ** 2) < 1e-12
 
 # %% [markdown]
 # ## The open backward conjecture: false as stated, true blockwise

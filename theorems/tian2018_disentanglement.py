@@ -102,17 +102,24 @@ def t6_sample(rng, s):
             "Wlin2": rng.reals((m1, m2)), "optimal": rng.uniform(()) }
 
 
+def _safe_div(a, b):
+    """a / b where b != 0, else 0. The denominator is replaced before dividing, so no backend ever
+    divides by zero (mpmath would raise): a degenerate draw gives finite weights that fail the claim."""
+    ok = b != 0
+    return xp.where(ok, a / xp.where(ok, b, 1.0), 0.0)
+
+
 def sphere_transition(U, L, nint):
     """Rows on a sphere around the simplex centre c = 1/d (all vertices: points on a sphere are in
     convex position), radius chosen so every entry stays >= 0.1/d; the last ``nint`` rows are
     strict convex combinations (softmax(L)) of the first ones (never vertices). Returns P, V with
-    P = c + r V (V: the directions, unit length for the sphere rows)."""
+    P = c + r V (V: the directions, unit length for the sphere rows). A constant raw row gives the
+    centre itself (a degenerate draw, kept finite)."""
     m, d = U.shape
     u = U - xp.mean(U, axis=1, keepdims=True)
-    norm = xp.sqrt(xp.sum(u * u, axis=1, keepdims=True))
-    u = u / xp.maximum(norm, 1e-300)  # a constant raw row gives the centre itself (finite, not on the sphere)
+    u = _safe_div(u, xp.sqrt(xp.sum(u * u, axis=1, keepdims=True)))
     k = m - nint
-    r = 0.9 / (d * xp.max(xp.abs(u[:k])))
+    r = _safe_div(0.9, d * xp.max(xp.abs(u[:k])))
     if nint:
         u = xp.concatenate([u[:k], softmax_rows(L) @ u[:k]], axis=0)
     return 1.0 / d + r * u, u, r
@@ -122,15 +129,17 @@ def supporting_weights(V, r, shift=True):
     """Closed-form ReLU weights for a sphere transition P = 1/d + r V: column j is
     (v_j/|v_j| - r kappa_j 1) / (r (|v_j| - kappa_j)), kappa_j = max_{a != j} v_a . v_j/|v_j|, so
     that (P W)[j, j] = 1 and (P W)[a, j] = (v_a . v_hat_j - kappa_j)/(|v_j| - kappa_j) <= 0 for a != j
-    (rows of P sum to 1 and V's rows are orthogonal to 1)."""
+    (rows of P sum to 1 and V's rows are orthogonal to 1). A row that is not a vertex has
+    |v_j| <= kappa_j: no such column exists, and a zero denominator gives a zero column."""
     m, d = V.shape
     nv = xp.sqrt(xp.sum(V * V, axis=1))
-    Vh = V / nv[:, None]
+    Vh = _safe_div(V, nv[:, None])
     C = V @ xp.transpose(Vh)  # C[a, j] = v_a . v_hat_j
     kappa = xp.max(C - 2.0 * xp.asarray(np.eye(m)) * (1.0 + xp.abs(C)), axis=0)  # max over a != j
+    den = (r * (nv - kappa))[None, :]
     if not shift:
-        return xp.transpose(Vh) / (r * (nv - kappa))[None, :]
-    return (xp.transpose(Vh) - r * kappa[None, :]) / (r * (nv - kappa))[None, :]
+        return _safe_div(xp.transpose(Vh), den)
+    return _safe_div(xp.transpose(Vh) - r * kappa[None, :], den)
 
 
 def _t6_net(s, x, shift=True, relu=True):
@@ -419,37 +428,65 @@ def _leak(rng, p_exact):
     return xp.where(rng.coin(p_exact), 0.0, rng.normal(()))
 
 
-def fact_sample(rng, s):
+def _base_sample(rng, s):
+    """Transition factors (logits) with an optional non-factorised mixing term, and weights with
+    an optional leak outside the blocks: what every theorem below draws."""
     part = s.partition
     na, nb = len(part), n_beta_of(part)
-    ma, mb = 2**na, 2**nb
     x = {f"L{j}": rng.normal((2, 2 ** len(S))) * 1.5 for j, S in enumerate(part)}
-    x |= {
-        "Pnoise": rng.normal((ma, mb)), "Pmix": _leak(rng, 0.75),
-        "fvals": rng.reals((nb, 2)), "Fnoise": rng.normal((mb, nb)), "Fmix": _leak(rng, 0.75),
-        "Wraw": rng.reals((nb, na)), "Wleak": _leak(rng, 0.75),
-        "c1": rng.normal((na,)), "c0": rng.normal((na,)),
-        # T9: marginal probability vectors of alpha's factors (logits), gradient factors, centring
+    return x | {"Pnoise": rng.normal((2**na, 2**nb)), "Pmix": _leak(rng, 0.75),
+                "Wraw": rng.reals((nb, na)), "Wleak": _leak(rng, 0.75)}
+
+
+def _f_beta_sample(rng, s):
+    nb = n_beta_of(s.partition)
+    return {"fvals": rng.reals((nb, 2)), "Fnoise": rng.normal((2**nb, nb)), "Fmix": _leak(rng, 0.75)}
+
+
+def forward_sample(rng, s):
+    """T8: P, W, a disentangled F_beta (or not) and per-column BN gains and shifts."""
+    na = len(s.partition)
+    return _base_sample(rng, s) | _f_beta_sample(rng, s) | {"c1": rng.normal((na,)), "c0": rng.normal((na,))}
+
+
+def update_sample(rng, s):
+    """T9: as T8, plus the alpha factors' marginal probability vectors (logits), the gradient factors,
+    a centring leak, a non-disentangled G noise, the mean offset of the centring mutant and a step size."""
+    na = len(s.partition)
+    return _base_sample(rng, s) | _f_beta_sample(rng, s) | {
         "plog": rng.normal((na, 2)), "graw": rng.reals((na, 2)), "uncentred": _leak(rng, 0.75),
-        "Gnoise": rng.normal((ma, na)), "Gmix": _leak(rng, 0.75), "v": rng.normal((na,)) + 2.0,
+        "Gnoise": rng.normal((2**na, na)), "Gmix": _leak(rng, 0.75), "v": rng.normal((na,)) + 2.0,
         "eta": xp.abs(rng.normal(())) + 0.1,
-        # conjecture: alpha-side gradient, gates of beta, prior mixing
-        "gvals": rng.reals((na, 2)), "dlog": rng.normal((nb, 2)), "lamnoise": rng.normal((ma,)),
-        "lammix": _leak(rng, 0.75),
     }
-    return x
+
+
+def backward_sample(rng, s):
+    """The backward conjecture: P, W, the alpha prior (a product, or mixed), the alpha-side gradient
+    factors and beta's gates (logits)."""
+    na, nb = len(s.partition), n_beta_of(s.partition)
+    return _base_sample(rng, s) | {
+        "plog": rng.normal((na, 2)), "lamnoise": rng.normal((2**na,)), "lammix": _leak(rng, 0.75),
+        "gvals": rng.reals((na, 2)), "dlog": rng.normal((nb, 2)),
+    }
+
+
+def transition_of(s, x, order=None):
+    Ls = [x[f"L{j}"] for j in range(len(s.partition))]
+    return transition(s.partition, Ls, x["Pnoise"], x["Pmix"], order)
+
+
+def weights_of(s, x):
+    mask = xp.asarray(block_mask(s.partition))
+    return x["Wraw"] * (mask + (1.0 - mask) * x["Wleak"])
+
+
+def f_beta_of(s, x):
+    return disentangled_matrix(x["fvals"], n_beta_of(s.partition)) + x["Fmix"] * x["Fnoise"]
 
 
 def fact_parts(s, x, order=None):
     """(P, F_beta, W) of a drawn instance."""
-    part = s.partition
-    na, nb = len(part), n_beta_of(part)
-    Ls = [x[f"L{j}"] for j in range(na)]
-    P = transition(part, Ls, x["Pnoise"], x["Pmix"], order)
-    F = disentangled_matrix(x["fvals"], nb) + x["Fmix"] * x["Fnoise"]
-    mask = xp.asarray(block_mask(part))
-    W = x["Wraw"] * (mask + (1.0 - mask) * x["Wleak"])
-    return P, F, W
+    return transition_of(s, x, order), f_beta_of(s, x), weights_of(s, x)
 
 
 def _max_abs(a):
@@ -458,18 +495,18 @@ def _max_abs(a):
 
 FACTORISED_P = Assumption(
     "factorised_p", "P_ab = prod_j P_{S_j}[a_j, b|S_j] over the partition (max |P - product of its factor marginals| <= 1e-10)",
-    lambda s, x: factorisation_deviation(fact_parts(s, x)[0], s.partition) <= 1e-10,
+    lambda s, x: factorisation_deviation(transition_of(s, x), s.partition) <= 1e-10,
     "entries are probabilities <= 1 built from <= 3 softmax factors: rounding ~1e-16; a mixed (non-factorised) "
     "draw deviates by O(0.01-0.1)",
 )
 DISENTANGLED_F = Assumption(
     "disentangled_f_beta", "column k of F_beta depends on beta factor k only (deviation <= 1e-9 max|F|)",
-    lambda s, x: _max_abs(disentanglement_deviation(fact_parts(s, x)[1])) <= DIS_TOL * _max_abs(fact_parts(s, x)[1]),
+    lambda s, x: _max_abs(disentanglement_deviation(f_beta_of(s, x))) <= DIS_TOL * _max_abs(f_beta_of(s, x)),
     "see is_disentangled: exact copies when disentangled, O(1) deviation otherwise",
 )
 SEPARABLE_W = Assumption(
     "separable_w", "W_ba[k, j] = 0 for k outside S_j (|entry| <= 1e-12 max|W|)",
-    lambda s, x: _max_abs(separability_deviation(fact_parts(s, x)[2], s.partition)) <= SEP_TOL * _max_abs(fact_parts(s, x)[2]),
+    lambda s, x: _max_abs(separability_deviation(weights_of(s, x), s.partition)) <= SEP_TOL * _max_abs(weights_of(s, x)),
     "the zeros are exact by construction; a leak is a normal multiple of the raw weights",
 )
 
@@ -607,7 +644,7 @@ disentangled_forward = Theorem(
     ),
     property=_t8_property(),
     structure=FACT_STRUCTURE,
-    sample=fact_sample,
+    sample=forward_sample,
     tolerance=T89_TOL,
     assumptions=[FACTORISED_P, SEPARABLE_W, DISENTANGLED_F],
     conventions=CONVENTIONS,
@@ -745,7 +782,7 @@ update_separable = Theorem(
     ),
     property=_t9_property(),
     structure=FACT_STRUCTURE,
-    sample=fact_sample,
+    sample=update_sample,
     tolerance=T89_TOL,
     assumptions=[FACTORISED_P, DISENTANGLED_F, SEPARABLE_W, DISENTANGLED_G, CENTRED_G],
     conventions=CONVENTIONS,
@@ -765,17 +802,21 @@ update_separable = Theorem(
 # ============================================================================ open conjecture: backward
 
 
-def _backward(s, x):
+def _backward(s, x, normalise="posterior"):
     """G_beta = D_beta o Lambda_beta^-1 P^T Lambda_alpha G_alpha W^T (single parent), with
     Lambda_alpha = diag(kron(p_i)) (+ lammix * noise), G_alpha disentangled (column j = g_j on
     factor j), D_beta the disentangled 0/1 gate of F_beta."""
     part = s.partition
     na, nb = len(part), n_beta_of(part)
-    P, F, W = fact_parts(s, x)
+    P, W = transition_of(s, x), weights_of(s, x)
     p = softmax_rows(x["plog"])
     lam_log = xp.log(kron_all([p[i] for i in range(na)])) + x["lammix"] * x["lamnoise"]
     lam_a = softmax_rows(lam_log[None, :])[0]
     lam_b = xp.transpose(P) @ lam_a
+    if normalise == "none":  # mutant: the joint P(a, b) in place of the posterior P(a | b)
+        lam_b = xp.ones_like(lam_b)
+    elif normalise == "uniform_prior":  # mutant: Lambda_beta from a uniform prior on alpha
+        lam_b = xp.transpose(P) @ (xp.ones_like(lam_a) / lam_a.shape[0])
     Ga = disentangled_matrix(x["gvals"], na)
     D = disentangled_matrix(xp.heaviside(x["dlog"]), nb)
     core = (xp.transpose(P) @ (lam_a[:, None] * Ga)) / lam_b[:, None]
@@ -784,9 +825,9 @@ def _backward(s, x):
     return Gb, scale
 
 
-def _conj_property(groups_of_k):
+def _conj_property(groups_of_k, normalise="posterior"):
     def prop(s, x):
-        Gb, scale = _backward(s, x)
+        Gb, scale = _backward(s, x, normalise)
         return residual(disentanglement_deviation(Gb, groups_of_k(s)), 0.0, scale)
 
     return prop
@@ -820,7 +861,7 @@ backward_conjecture = Theorem(
     ),
     property=_conj_property(lambda s: None),
     structure=FACT_STRUCTURE,
-    sample=fact_sample,
+    sample=backward_sample,
     tolerance=T89_TOL,
     assumptions=[FACTORISED_P, SEPARABLE_W, PRODUCT_PRIOR],
     expect="false",
@@ -840,10 +881,16 @@ backward_block = Theorem(
     ),
     property=_conj_property(_own_block),
     structure=FACT_STRUCTURE,
-    sample=fact_sample,
+    sample=backward_sample,
     tolerance=T89_TOL,
     assumptions=[FACTORISED_P, SEPARABLE_W, PRODUCT_PRIOR],
     conventions=CONVENTIONS,
     bibtex=BIBTEX,
+    mutants=[
+        Mutant("joint_for_posterior", "the same with Lambda_beta^-1 dropped (the joint P(z_alpha, z_beta) in place "
+               "of the posterior: it carries the other blocks' marginals)", _conj_property(_own_block, "none")),
+        Mutant("uniform_prior_normaliser", "the same with Lambda_beta computed from a uniform prior on alpha",
+               _conj_property(_own_block, "uniform_prior")),
+    ],
     uses=["tian2018.conj.backward-disentangled"],
 )

@@ -557,7 +557,7 @@ max_routing = Theorem(
         r"at a tie jax.grad(jnp.maximum) returns 1/2 to each argument (the mean of the one-sided derivatives). "
         r"ReLU'(0): jax.nn.relu gives 0, jax.grad of jnp.maximum(y, 0) gives 1/2, SymPy's Heaviside(0) is 1/2. "
         r"For max-pooling over non-overlapping windows with no tied maximum, $\partial \sum_j g_j \max_{i \in w_j} v_i / "
-        r"\partial v = g_j$ at the arg-max of window $j$ and 0 elsewhere (jnp.max and lax.reduce_window agree)."
+        r"\partial v = g_j$ at the arg-max of window $j$ and 0 elsewhere (\texttt{jnp.max} and \texttt{lax.reduce\_window} agree)."
     ),
     property=make_max_claim(),
     structure=POOL,

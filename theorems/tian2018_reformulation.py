@@ -369,8 +369,8 @@ reformulation_forward = Theorem(
     source=f"{SOURCE}; Theorem 2, forward half (our formalisation; assumptions split to let ablation decide)",
     statement=(
         r"$f_j(z_\alpha) = f'_j(z_\alpha) \left(\sum_k w_{jk} \mathbb{E}_{z_\beta \mid z_\alpha}[f_k(z_\beta)] + b_j\right)$ "
-        r"under focus, broadness, and decorrelation split into its forward part (gate vs. pre-activation at j given z_alpha) "
-        r"and backward part (gate vs. raw gradient at k given z_beta)."
+        r"under focus, broadness, and decorrelation split into its forward part (gate vs. pre-activation at $j$ given $z_\alpha$) "
+        r"and backward part (gate vs. raw gradient at $k$ given $z_\beta$)."
     ),
     property=_reform(("forward",)),
     structure=ALL,

@@ -19,7 +19,7 @@
 # %%
 import sympy as sp
 
-from verify.notebook import show_derivation, show_search
+from verify.notebook import show_derivation, show_instance, show_search
 from verify.registry import get
 from verify.search import Budget, search
 from verify.symbolic import check_derivation
@@ -33,6 +33,14 @@ print(quad.statement)
 
 # %%
 assert show_derivation(quad).verdict.startswith("proved")
+
+
+# %% [markdown]
+# ## The JAX property on one instance (n = 3): increments and jax.grad against the derivative
+
+# %%
+one = show_instance(quad, {"n": 3}, seed=1)
+assert all(one["holds"].values()) and max(r["over_tolerance"] for r in one["residuals"].values()) <= 1
 
 # %% [markdown]
 # ## A computer-algebra derivative that is silently wrong is flagged

@@ -16,7 +16,7 @@
 # numeric face differentiates a real Batch Norm forward with JAX; dropping eps = 0 breaks it.
 
 # %%
-from verify.notebook import show_derivation, show_search
+from verify.notebook import show_derivation, show_instance, show_search
 from verify.registry import get
 from verify.search import Budget, search
 
@@ -29,6 +29,14 @@ print(bn.statement)
 
 # %%
 assert show_derivation(bn).verdict == "proved"
+
+
+# %% [markdown]
+# ## The JAX property on one instance (a batch of N = 6)
+
+# %%
+one = show_instance(bn, {"N": 6}, seed=1)
+assert all(one["holds"].values()) and max(r["over_tolerance"] for r in one["residuals"].values()) <= 1
 
 # %% [markdown]
 # ## The numeric face: jax.vjp through Batch Norm against the projection formula

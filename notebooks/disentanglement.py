@@ -20,14 +20,12 @@
 # witness, and a block form holds.
 
 # %%
-import jax.numpy as jnp
 import numpy as np
 
 from theorems import tian2018_disentanglement as M
 from verify import factors, linalg
-from verify.notebook import show_derivation, show_search
-from verify.numeric import Structure, batch_sampler
-from verify.ops import backend
+from verify.notebook import show_derivation, show_instance, show_search
+from verify.numeric import Structure
 from verify.registry import get
 from verify.search import Budget, failure_rate, search
 
@@ -49,17 +47,10 @@ assert show_derivation(t8).verdict.startswith("proved")
 # factor-level formula, for identity, ReLU, BN and ReLU + BN) is at rounding level.
 
 # %%
-s = Structure({"partition": ((0, 1), (2,))})
-x = {k: jnp.asarray(v[0]) for k, v in batch_sampler(t8.sample)(s, 2024, 1).items()}
-x |= {"Pmix": jnp.asarray(0.0), "Fmix": jnp.asarray(0.0), "Wleak": jnp.asarray(0.0)}  # meet every assumption
-with backend("jax"):
-    print("assumptions hold:", {a.name: bool(a.holds(s, x)) for a in t8.assumptions})
-    P, F, W = M.fact_parts(s, x)
-    print("F_beta disentangled:", factors.is_disentangled(F), " W separable:", factors.is_separable(W, s.partition))
-    out = t8.property(s, x)
-    worst = {k: float(jnp.max(jnp.abs(r.value) / (t8.tolerance.rtol * jnp.abs(r.scale) + 1e-300))) for k, r in out.items()}
-print("largest |r| / tolerance per component:", {k: f"{v:.1e}" for k, v in worst.items()})
-assert max(worst.values()) <= 1.0
+one = show_instance(t8, {"partition": ((0, 1), (2,))}, seed=2024, Pmix=0.0, Fmix=0.0, Wleak=0.0)
+P, F, W = M.fact_parts(Structure(one["structure"]), one["instance"])
+print("F_beta disentangled:", factors.is_disentangled(F), " W separable:", factors.is_separable(W, one["structure"]["partition"]))
+assert all(one["holds"].values()) and max(r["over_tolerance"] for r in one["residuals"].values()) <= 1
 
 # %% [markdown]
 # ## T8 numerically, and dropping the separability of W

@@ -19,7 +19,7 @@
 # %%
 from collections import Counter
 
-from verify.notebook import show_search
+from verify.notebook import show_instance, show_search
 from verify.registry import get
 from verify.search import Budget, search
 from verify.symbolic import check_derivation
@@ -36,6 +36,14 @@ print(t4.statement)
 result = check_derivation(t4.derivation)
 print(f"verdict: {result.verdict} ({result.scope}); steps: {dict(Counter(s.status for s in result.steps))}")
 assert result.verdict.startswith("proved")
+
+
+# %% [markdown]
+# ## The JAX property on one instance (the smallest teacher the strategy draws)
+
+# %%
+one = show_instance(t4, seed=1)
+assert all(one["holds"].values()) and max(r["over_tolerance"] for r in one["residuals"].values()) <= 1
 
 # %% [markdown]
 # ## The numeric face on lossless teachers

@@ -6,6 +6,8 @@ from typing import Any
 
 import sympy as sp
 
+from verify.numeric import Structure, as_residuals, batch_sampler, summarise
+from verify.ops import backend
 from verify.search import SearchResult
 from verify.spec import Theorem
 from verify.symbolic import Agrees, Cases, Equal, Monotone, Separable, SymbolicResult, check_derivation
@@ -52,3 +54,27 @@ def show_search(result: SearchResult) -> None:
         print(f"  counterexample at {cx.structure}: " + "; ".join(f"{k}={v.tolist()}" for k, v in cx.instance.items()))
         print(f"  |r| = {cx.residual:.6g} (50 digits: {cx.highprec_residual}); real: {cx.real}; "
               f"shrunk from {cx.shrink.get('structure_before')}")
+
+
+def show_instance(theorem: Theorem, structure: dict[str, Any] | None = None, seed: int = 0,
+                  **values: Any) -> dict[str, Any]:
+    """Draw one instance (the smallest structure the theorem's strategy allows, unless given), set
+    any ``values`` by hand, and evaluate the JAX property on it in float64: which assumptions hold,
+    and each residual component's largest |r| and |r| / tolerance."""
+    import jax.numpy as jnp
+    from hypothesis import find
+
+    s = Structure(structure if structure is not None else find(theorem.structure, lambda _: True))
+    x = {k: jnp.asarray(v[0]) for k, v in batch_sampler(theorem.sample)(s, seed, 1).items()}
+    x |= {k: jnp.asarray(v, dtype=x[k].dtype if k in x else None) for k, v in values.items()}
+    with backend("jax"):
+        holds = {a.name: bool(a.holds(s, x)) for a in theorem.assumptions}
+        res = as_residuals(theorem.property(s, x))
+        summary = summarise(res, theorem.tolerance)
+    rows = {name: {"max_abs": float(a), "over_tolerance": float(r)}
+            for name, a, r in zip(res, summary["absres"], summary["ratios"])}
+    print(f"instance at {dict(s)} (seed {seed}); assumptions: "
+          + (", ".join(f"{k} {'holds' if v else 'FAILS'}" for k, v in holds.items()) or "none"))
+    for name, row in rows.items():
+        print(f"  {name}: max |r| = {row['max_abs']:.3g}, |r| / tolerance = {row['over_tolerance']:.3g}")
+    return {"structure": dict(s), "instance": x, "holds": holds, "residuals": rows}

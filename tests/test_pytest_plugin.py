@@ -31,3 +31,45 @@ def test_theorems_declared_in_a_test_module_are_collected_as_tests(pytester, dat
     result.stdout.fnmatch_lines(["*relu_odd_part?user.relu-odd-part? PASSED*",
                                  "*relu_additive?user.relu-additive? FAILED*",
                                  "*counterexample at {'n': 1}*"])
+
+
+def test_a_user_theorem_built_on_the_public_strategies(pytester):
+    """A user's test module declares theorems with the engine's public vocabulary (random
+    partitions, factorised transitions, the disentanglement test); pytest runs them."""
+    pytester.makepyfile(
+        test_factors="""
+        from hypothesis import strategies as st
+
+        from verify import Theorem, Tolerance, residual, xp
+        from verify.factors import disentangled_matrix, disentanglement_deviation, n_beta_of, partitions, transition
+
+        def sample(rng, s):
+            nb = n_beta_of(s.partition)
+            return {**{f"L{j}": rng.normal((2, 2 ** len(S))) for j, S in enumerate(s.partition)},
+                    "f": rng.reals((nb, 2))}
+
+        def P_and_F(s, x):
+            P = transition(s.partition, [x[f"L{j}"] for j in range(len(s.partition))])
+            return P, disentangled_matrix(x["f"], n_beta_of(s.partition))
+
+        structure = st.fixed_dictionaries({"partition": partitions(max_beta=3)})
+        tol = Tolerance(0.0, 1e-12, "sums of <= 8 products of probabilities and values")
+
+        stochastic = Theorem(
+            id="user.factorised-stochastic", title="rows of a factorised transition sum to 1",
+            source="test", statement="P 1 = 1", structure=structure, sample=sample, tolerance=tol,
+            property=lambda s, x: residual(xp.sum(P_and_F(s, x)[0], axis=1), 1.0, 1.0))
+
+        entangled = Theorem(
+            id="user.pf-disentangled-per-factor", title="P F keeps every column on one beta factor (false)",
+            source="test", statement="P F disentangled over beta's factors", structure=structure,
+            sample=sample, tolerance=tol,
+            property=lambda s, x: residual(
+                disentanglement_deviation(xp.transpose(P_and_F(s, x)[0]) @ P_and_F(s, x)[0] @ P_and_F(s, x)[1]),
+                0.0, 1.0))
+        """
+    )
+    result = pytester.runpytest_subprocess("--dlverify-examples", "4", "-p", "no:cacheprovider", "-v")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*user.factorised-stochastic? PASSED*", "*user.pf-disentangled-per-factor? FAILED*",
+                                 "*counterexample at {'partition':*", "*replay: verify replay *"])

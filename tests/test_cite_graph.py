@@ -100,6 +100,20 @@ def test_html_report_is_well_formed_and_charts_the_residuals(certs):
     assert "without z_nonneg" in page and "→" in page
 
 
+def test_html_report_shows_measured_failure_rates(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from verify.html_report import load_certificates, render
+
+    thm = get("tian2018.thm7.random-weights-full-rank")
+    write_certificate(run_theorem(thm, faces=("numeric",), budget=SMALL), tmp_path)
+    page = render(load_certificates(tmp_path))
+    ET.fromstring(page.split("\n", 2)[2])
+    assert "How often the claim fails" in page
+    rates_table = page.split("How often the claim fails")[1].split("</table>")[0]
+    assert rates_table.count("<tr><td>") == len(thm.rates_on)
+
+
 # ----------------------------------------------------------------------------- LaTeX compile check
 
 PDFLATEX = shutil.which("pdflatex")

@@ -3,7 +3,7 @@
 Per theorem: the verdicts, a chart of the claim's residuals (how many instances fell in each
 decade of |r| / tolerance, with the tolerance marked) together with where each mutant's and each
 ablation's counterexample landed, and a table of counterexamples with their size before and
-after shrinking. The page is well-formed XHTML with inline SVG: no scripts, no network.
+after shrinking; where a theorem lists ``rates_on``, the measured failure rates. The page is well-formed XHTML with inline SVG: no scripts, no network.
 """
 
 from __future__ import annotations
@@ -109,6 +109,14 @@ def render(certs: list[dict[str, Any]]) -> str:
         if rows:
             body.append("<table><tr><th>search</th><th>structure found</th><th>after shrinking</th>"
                         "<th>nonzero entries</th><th>|r|</th><th>real at 50 digits</th></tr>" + "".join(rows) + "</table>")
+        rates = c.get("failure_rates", [])
+        if rates:
+            body.append("<p>How often the claim fails (instances meeting the assumptions, 95% Wilson interval):</p>"
+                        "<table><tr><th>structure</th><th>failing / meeting</th><th>rate</th><th>95%</th></tr>"
+                        + "".join(f"<tr><td>{html.escape(json.dumps(r['structure']))}</td>"
+                                  f"<td>{r['failing']:,} / {r['meeting_assumptions']:,}</td><td>{r['rate']:.3g}</td>"
+                                  f"<td>{r['interval95'][0]:.3g} to {r['interval95'][1]:.3g}</td></tr>" for r in rates)
+                        + "</table>")
     style = ("body{font-family:sans-serif;max-width:900px;margin:auto}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}")
     return ('<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html>\n<html xmlns="http://www.w3.org/1999/xhtml">'

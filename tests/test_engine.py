@@ -223,3 +223,14 @@ def test_failure_rate_is_measured_and_certified(data):
     (r,) = report.rates
     assert r["structure"] == {"n": 1} and r["instances"] == SMALL.instances
     assert certificate(report)["failure_rates"] == report.rates
+
+
+def test_failure_rate_with_no_instance_meeting_the_assumptions_is_null_not_nan(data):
+    import json
+
+    from verify.search import failure_rate
+
+    (thm,) = load_file(data / "vacuous_theorem.py")
+    r = failure_rate(thm, {"n": 1}, instances=256, batch=128, seed=0)
+    assert r["meeting_assumptions"] == 0 and r["rate"] is None
+    json.dumps(r, allow_nan=False)  # strict JSON

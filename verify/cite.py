@@ -80,6 +80,9 @@ def established(cert: dict[str, Any]) -> list[str]:
         out.append(f"Numeric: refuted by a counterexample at {cx.get('structure')} with residual "
                    f"{cx.get('residual_float64', float('nan')):.3g} (confirmed at 50 digits: {cx.get('real_violation')}).")
     for r in cert.get("failure_rates", []):
+        if r["rate"] is None:
+            out.append(f"Measured: no instance at {r['structure']} met the assumptions ({r['instances']:,} drawn).")
+            continue
         lo, hi = r["interval95"]
         out.append(f"Measured: the claim fails on {r['failing']:,} of {r['meeting_assumptions']:,} random instances "
                    f"at {r['structure']} (rate {r['rate']:.3g}, 95% interval {lo:.3g} to {hi:.3g}).")

@@ -87,6 +87,13 @@ def _counterexample_rows(cert: dict[str, Any]) -> Iterable[str]:
         yield "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
 
 
+def _rate_row(r: dict[str, Any]) -> str:
+    lo, hi = r["interval95"]
+    rate, interval = ("-", "-") if r["rate"] is None else (f"{r['rate']:.3g}", f"{lo:.3g} to {hi:.3g}")
+    cells = [json.dumps(r["structure"]), f"{r['failing']:,} / {r['meeting_assumptions']:,}", rate, interval]
+    return "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
+
+
 def render(certs: list[dict[str, Any]]) -> str:
     ok = sum(c["ok"] for c in certs)
     body = [f"<h1>dlverify run: {ok} of {len(certs)} theorems as expected</h1>"]
@@ -113,10 +120,7 @@ def render(certs: list[dict[str, Any]]) -> str:
         if rates:
             body.append("<p>How often the claim fails (instances meeting the assumptions, 95% Wilson interval):</p>"
                         "<table><tr><th>structure</th><th>failing / meeting</th><th>rate</th><th>95%</th></tr>"
-                        + "".join(f"<tr><td>{html.escape(json.dumps(r['structure']))}</td>"
-                                  f"<td>{r['failing']:,} / {r['meeting_assumptions']:,}</td><td>{r['rate']:.3g}</td>"
-                                  f"<td>{r['interval95'][0]:.3g} to {r['interval95'][1]:.3g}</td></tr>" for r in rates)
-                        + "</table>")
+                        + "".join(_rate_row(r) for r in rates) + "</table>")
     style = ("body{font-family:sans-serif;max-width:900px;margin:auto}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}")
     return ('<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html>\n<html xmlns="http://www.w3.org/1999/xhtml">'

@@ -84,8 +84,9 @@ def print_details(console: Console, reports: Sequence[TheoremReport]) -> None:
                              f"({a.search.dropped_violated} violated it)")
         for r in rep.rates:
             lo, hi = r["interval95"]
+            rate = f"rate {r['rate']:.4g} (95%: {lo:.3g}-{hi:.3g})" if r["rate"] is not None else "no rate"
             lines.append(f"  fails on {r['failing']}/{r['meeting_assumptions']} instances of "
-                         f"{_compact(r['structure'])}: rate {r['rate']:.4g} (95%: {lo:.3g}-{hi:.3g})")
+                         f"{_compact(r['structure'])} meeting the assumptions ({r['instances']} drawn): {rate}")
         if lines:
             console.print(f"[bold]{rep.theorem.id}[/]")
             for line in lines:

@@ -337,7 +337,7 @@ def failure_rate(
         drawn += len(ok)
         met += int(ok.sum())
         failing += int((ok & ~(out["ratio"] <= 1.0)).sum())
-    rate = failing / met if met else float("nan")
+    rate = failing / met if met else None  # nothing met the assumptions: no rate (JSON null, not NaN)
     return {"structure": s.as_json(), "instances": drawn, "meeting_assumptions": met, "failing": failing,
             "rate": rate, "interval95": list(_wilson(failing, met))}
 
@@ -349,4 +349,3 @@ def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return (max(0.0, float(centre - half)), min(1.0, float(centre + half)))
-

@@ -168,3 +168,13 @@ def test_every_catalogue_statement_compiles(tmp_path):
     body = "\n".join(f"\\begin{{{'theorem' if t.expect == 'true' else 'remark'}}}[{t.id}]\n{t.statement}\n"
                      f"\\end{{{'theorem' if t.expect == 'true' else 'remark'}}}" for t in catalogue())
     _compile(tmp_path, body)
+
+
+def test_every_catalogue_theorem_cites_its_source():
+    from verify.cite import _bibkey
+    from verify.registry import catalogue
+
+    keys = {t.id: _bibkey(t.bibtex) for t in catalogue()}
+    assert all(keys.values()), [i for i, k in keys.items() if not k]
+    assert {keys["tian2018.thm9.update-separable"], keys["patel2016.paths-sum"], keys["koo.backprop.max-routing"]} == {
+        "tian2018theoretical", "patel2016probabilistic", "koo_backprop"}

@@ -28,6 +28,7 @@ import numpy as np
 import sympy as sp
 from hypothesis import strategies as st
 
+from theorems.sources import KOO_BACKPROP
 from verify import (
     ALL_SIZES, Agrees, Assumption, Cases, Derivation, Equal, Mutant, Theorem, Tolerance, residual, up_to, xp,
 )
@@ -36,6 +37,7 @@ SOURCE = (
     "H. I. Koo, lecture 'Neural Network - Back-propagation' (slides 'Block-based perspective: Basic Math', "
     "'Block-based representation', 'Saliency visualization'); statements are this project's formalisation (SPEC B1-B4)"
 )
+BIBTEX = KOO_BACKPROP
 
 RELU_CONVENTION = (
     "ReLU'(0) = 0 in every hand-written backward and in the autodiff forward (jnp.where(y > 0, y, 0), like "
@@ -260,6 +262,7 @@ block_derivation = Derivation(
 
 block_layer = Theorem(
     id="koo.backprop.block-layer",
+    bibtex=BIBTEX,
     title="Block backward of a layer Y = W X + b, V = phi(Y); a hand-written backward pass equals jax.grad",
     source=SOURCE,
     statement=(
@@ -394,6 +397,7 @@ _quad_mutants = [
 
 quadratic_form = Theorem(
     id="koo.backprop.quadratic-form",
+    bibtex=BIBTEX,
     title="Derivatives of a quadratic form: d(x^T A x)/dx = x^T (A + A^T), d(x^T A x)/dA = x x^T",
     source=SOURCE,
     statement=(
@@ -428,6 +432,7 @@ def _symmetric_step(n):
 
 quadratic_form_symmetric = Theorem(
     id="koo.backprop.quadratic-form.symmetric",
+    bibtex=BIBTEX,
     title="For symmetric A, d(x^T A x)/dx = 2 A x",
     source=SOURCE + "; the symmetric special case",
     statement=r"If $A = A^\top$ then $\partial (x^\top A x)/\partial x = 2 x^\top A$.",
@@ -550,6 +555,7 @@ max_derivation = Derivation(
 
 max_routing = Theorem(
     id="koo.backprop.max-routing",
+    bibtex=BIBTEX,
     title="max routes the gradient to the maximiser; max-pooling passes it to the arg-max position only",
     source=SOURCE + "; the routing rule of max units (SPEC B3)",
     statement=(
@@ -682,6 +688,7 @@ saliency_derivation = Derivation(
 
 saliency_homogeneous = Theorem(
     id="koo.backprop.saliency-homogeneous",
+    bibtex=BIBTEX,
     title="Saliency of a bias-free ReLU network is exact: S(I) = grad S(I) . I",
     source=SOURCE + " (saliency: S_c(I) ~ w I + b, w = dS_c/dI at I_0)",
     statement=(
@@ -712,6 +719,7 @@ def _with_bias(rng, s):
 
 saliency_with_bias = Theorem(
     id="koo.backprop.saliency-with-bias",
+    bibtex=BIBTEX,
     title="Non-theorem: with biases, S(I) = grad S(I) . I fails (the local model needs the offset b)",
     source=SOURCE + "; stated non-theorem",
     statement=r"(False) For a ReLU network with nonzero biases, $S(I) = \nabla S(I) \cdot I$.",
@@ -753,6 +761,7 @@ def make_local_linear(relu0=0.0):
 
 saliency_local_linear = Theorem(
     id="koo.backprop.saliency-local-linear",
+    bibtex=BIBTEX,
     title="With biases, S(I') = S(I) + grad S(I) . (I' - I) on the activation region of I",
     source=SOURCE + " (the local linear model S_c(I) ~ w I + b)",
     statement=(

@@ -28,18 +28,14 @@ import jax.numpy as jnp
 import sympy as sp
 from hypothesis import strategies as st
 
+from theorems.sources import TIAN2018
 from verify import ALL_SIZES, Assumption, Derivation, Equal, Mutant, Theorem, Tolerance, residual, xp
 
 SOURCE = (
     "Tian (2018), 'A theoretical framework for deep locally connected ReLU network', Theorem 5 "
     "(Batch Norm as a projection); statement is this project's formalisation (SPEC T5)"
 )
-BIBTEX = """@article{tian2018theoretical,
-  title   = {A Theoretical Framework for Deep Locally Connected ReLU Network},
-  author  = {Tian, Yuandong},
-  journal = {arXiv preprint arXiv:1809.10829},
-  year    = {2018}
-}"""
+BIBTEX = TIAN2018
 CONVENTIONS = (
     "Biased (population) variance sigma^2 = p^T (f - mu)^2 (= 1/N sum for the batch form); "
     "BN epsilon = 0 in the claim. The drawn BN forward may use eps > 0 or the unbiased variance "

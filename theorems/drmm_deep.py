@@ -34,6 +34,7 @@ import sympy as sp
 from hypothesis import strategies as st
 
 from theorems.drmm_layer import CONVENTIONS as LAYER_CONVENTIONS
+from theorems.sources import PATEL2016
 from verify import (
     Assumption,
     Cases,
@@ -51,6 +52,7 @@ from verify import (
 from verify import drmm as M
 
 SOURCE = "Patel, Nguyen, Baraniuk (2016); Patel, Stats 385 lecture (2017)"
+BIBTEX = PATEL2016
 CONVENTIONS = (
     LAYER_CONVENTIONS + " Layers are numbered from the image up; Gamma_l is D_{l-1} x K_l P_l; "
     "windows never overlap; the bottom-up translation is the first maximiser in its window."
@@ -201,6 +203,7 @@ _PUSH_MAX_STEPS = [
 
 deep_maxsum = Theorem(
     id="patel2016.deep-maxsum-convnet",
+    bibtex=BIBTEX,
     title="Deep max-sum inference in the DRMM is a convnet forward pass (under H3)",
     source=f"{SOURCE}; lecture 'Max-Sum Inference in the Deep Rendering Model' and 'DP proofs rely on "
            f"Non-Negativity assumption (NN-DRMM)' (SPEC P5, our formalisation)",
@@ -262,6 +265,7 @@ def _lower_bound_claim(forward=M.forward, reverse=False):
 
 deep_lower_bound = Theorem(
     id="patel2016.deep-maxsum-lower-bound",
+    bibtex=BIBTEX,
     title="Without non-negative templates the convnet forward pass is a lower bound on max-sum inference",
     source=f"{SOURCE}; SPEC P5 'Without (H3) the forward pass is a lower bound' (our formalisation)",
     statement=(
@@ -309,6 +313,7 @@ def _signed_class_property(s, x):
 
 signed_class = Theorem(
     id="patel2016.deep-maxsum-signed-class",
+    bibtex=BIBTEX,
     title="Without H3 the convnet's class decision agrees with joint MAP (stated non-theorem)",
     source=f"{SOURCE}; SPEC P5 'Without (H3) ... the class decision can differ'",
     statement=(
@@ -447,6 +452,7 @@ _i = sp.Symbol("i", integer=True)
 
 prior_bias = Theorem(
     id="patel2016.prior-bias-relu",
+    bibtex=BIBTEX,
     title="Gaussian noise and Bernoulli switch priors give biased ReLUs",
     source=f"{SOURCE}; lecture 'Max-Sum Inference in the Shallow Rendering Model' with the prior on switches "
            f"(SPEC P4, our formalisation; the exact constant is worked out here)",
@@ -570,6 +576,7 @@ def _active_only_explicit() -> Equal:
 
 paths_sum = Theorem(
     id="patel2016.paths-sum",
+    bibtex=BIBTEX,
     title="A DRMM rendering is a sum over active paths of products of path weights",
     source=f"{SOURCE}; lecture 'The Sum-over-Paths Formulation' and 'What do the Active Paths mean?' "
            f"(SPEC P6, our formalisation)",

@@ -21,18 +21,13 @@ import numpy as np
 import sympy as sp
 from hypothesis import strategies as st
 
+from theorems.sources import PATEL2016
 from verify import (
     ALL_SIZES, Assumption, Cases, Derivation, Equal, Monotone, Mutant, Separable, Theorem, Tolerance, residual, xp,
 )
 
 SOURCE = "Patel, Nguyen, Baraniuk (2016); Patel, Stats 385 lecture (2017)"
-BIBTEX = """@inproceedings{patel2016probabilistic,
-  title     = {A Probabilistic Framework for Deep Learning},
-  author    = {Patel, Ankit B. and Nguyen, Minh Tan and Baraniuk, Richard},
-  booktitle = {Advances in Neural Information Processing Systems},
-  volume    = {29},
-  year      = {2016}
-}"""
+BIBTEX = PATEL2016
 CONVENTIONS = (
     "Switch indicator [t > 0] is 0 at t = 0 (a tie leaves the switch off; the value is the same "
     "either way); sgn(0) = 0; ReLU(0) = 0. Ties in a max take the first maximiser; only values are "

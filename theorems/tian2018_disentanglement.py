@@ -28,6 +28,7 @@ import numpy as np
 import sympy as sp
 from hypothesis import strategies as st
 
+from theorems.sources import TIAN2018
 from verify import Assumption, Derivation, Equal, Mutant, Residual, Theorem, Tolerance, residual, up_to, xp
 from verify.factors import (
     DIS_TOL, SEP_TOL, averaging_matrices, bits, block_mask, disentangled_matrix, disentanglement_deviation,
@@ -37,12 +38,7 @@ from verify.factors import (
 from verify.linalg import HULL_TOL, column_projector, row_rank, vertex_mask
 
 SOURCE = "Tian (2018), arXiv:1809.10829, 'A theoretical framework for deep locally connected ReLU network'"
-BIBTEX = """@article{tian2018theoretical,
-  title   = {A Theoretical Framework for Deep Locally Connected ReLU Network},
-  author  = {Tian, Yuandong},
-  journal = {arXiv preprint arXiv:1809.10829},
-  year    = {2018}
-}"""
+BIBTEX = TIAN2018
 CONVENTIONS = (
     "Binary factors, m = 2^n events in lexicographic order (factor 0 most significant). ReLU(0) = 0. "
     "Per-column Batch Norm over the events with uniform weights, biased variance, eps = 1e-5 (any "

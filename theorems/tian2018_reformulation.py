@@ -22,10 +22,12 @@ import itertools
 import numpy as np
 import sympy as sp
 
+from theorems.sources import TIAN2018
 from verify import Assumption, Derivation, Equal, Mutant, Residual, Theorem, Tolerance, up_to, xp
 from verify import teacher as TT
 
 SOURCE = "Tian (2018), arXiv:1809.10829, 'A theoretical framework for deep locally connected ReLU network'"
+BIBTEX = TIAN2018
 CONVENTIONS = (
     "Gate f'(x) = [pre-activation > 0] (ReLU'(0) = 0); the top (C = 2 outputs) is linear; the bias, when "
     "present, is inside the pre-activation, so the forward identity reads f_j = f'_j (sum_k w_jk f_k + b_j). "
@@ -190,6 +192,7 @@ def _tower_steps(max_d=3):
 
 marginalised_gradient = Theorem(
     id="tian2018.thm1.marginalised-gradient",
+    bibtex=BIBTEX,
     title="Recursive marginalised gradient (tower property)",
     source=f"{SOURCE}; Theorem 1 (our formalisation, SPEC T1)",
     statement=(
@@ -337,6 +340,7 @@ ALL = TT.teacher_structures()
 
 reformulation = Theorem(
     id="tian2018.thm2.reformulation",
+    bibtex=BIBTEX,
     title="Reformulation: forward and backward in terms of the teacher's summarisation variables",
     source=f"{SOURCE}; Theorem 2 [Reformulation] (our formalisation, SPEC T2)",
     statement=(
@@ -365,6 +369,7 @@ reformulation = Theorem(
 
 reformulation_forward = Theorem(
     id="tian2018.thm2.reformulation.forward",
+    bibtex=BIBTEX,
     title="Reformulation, forward identity alone: which conditions it needs",
     source=f"{SOURCE}; Theorem 2, forward half (our formalisation; assumptions split to let ablation decide)",
     statement=(
@@ -384,6 +389,7 @@ reformulation_forward = Theorem(
 
 reformulation_backward = Theorem(
     id="tian2018.thm2.reformulation.backward",
+    bibtex=BIBTEX,
     title="Reformulation, backward identity alone: which conditions it needs",
     source=f"{SOURCE}; Theorem 2, backward half (our formalisation; assumptions split to let ablation decide)",
     statement=(
@@ -403,6 +409,7 @@ reformulation_backward = Theorem(
 
 weight_update = Theorem(
     id="tian2018.thm2.weight-update",
+    bibtex=BIBTEX,
     title="Reformulated weight update (needs a decorrelation the paper does not list)",
     source=f"{SOURCE}; Theorem 2, weight update (our formalisation, SPEC T2 last paragraph)",
     statement=(
@@ -436,6 +443,7 @@ def _t3_property(s, x):
 
 lossless_teacher = Theorem(
     id="tian2018.thm3.lossless-teacher",
+    bibtex=BIBTEX,
     title="A lossless teacher (top included) meets every condition and the reformulation is exact",
     source=f"{SOURCE}; Theorem 3 (our formalisation, SPEC T3)",
     statement=(
@@ -456,6 +464,7 @@ lossless_teacher = Theorem(
 
 label_top = Theorem(
     id="tian2018.thm3.label-top",
+    bibtex=BIBTEX,
     title="With the label itself as the top variable, the backward identity is NOT exact (stated non-theorem)",
     source=f"{SOURCE}; SPEC T3 'the top matters' (checked on a parity teacher)",
     statement=(
@@ -511,6 +520,7 @@ def _grouping_steps(max_size=2):
 
 matrix_form = Theorem(
     id="tian2018.thm4.matrix-form",
+    bibtex=BIBTEX,
     title="Matrix form of the reformulation, exact for a lossless teacher",
     source=f"{SOURCE}; Theorem 4 [Matrix form] (our formalisation, SPEC T4)",
     statement=(
@@ -541,6 +551,7 @@ matrix_form = Theorem(
 
 matrix_form_xor = Theorem(
     id="tian2018.thm4.matrix-form.xor-teacher",
+    bibtex=BIBTEX,
     title="The matrix form is NOT exact for a lossy (XOR) teacher (stated non-theorem)",
     source=f"{SOURCE}; SPEC T4 'with a lossy one (XOR summarisation) it fails, by O(1)'",
     statement=(

@@ -38,6 +38,7 @@ from verify.ops import xp
 DIS_TOL = 1e-9
 SEP_TOL = 1e-12
 
+
 @functools.lru_cache(maxsize=None)
 def bits(n: int) -> np.ndarray:
     """(2^n, n) 0/1 table: row a = the factor values of event a, factor 0 most significant."""
@@ -56,20 +57,16 @@ def sub_index(n: int, S: tuple) -> np.ndarray:
 
 @functools.lru_cache(maxsize=None)
 def averaging_matrices(n: int, S: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """For n factors and a subset S of them: A (2^|S| x m): uniform average over events with a given sub-event on S; B (m x 2^|S|):
-    broadcast back. B @ A is the projector onto functions of the factors S."""
+    """For n factors and a subset S of them: A (2^|S| x 2^n) averages uniformly over the events
+    with a given sub-event on S; B (2^n x 2^|S|) broadcasts back. B @ A projects onto functions of S."""
     idx = sub_index(n, S)
     B = np.eye(2 ** len(S))[idx]
     A = B.T / B.sum(axis=0)[:, None]
     return A, B
 
 
-def groups_of(partition: tuple) -> tuple:
-    """partition: tuple of blocks S_j (tuples of beta factors), one per alpha factor j."""
-    return tuple(tuple(sorted(S)) for S in partition)
-
-
 def n_beta_of(partition) -> int:
+    """How many beta factors a partition covers."""
     return sum(len(S) for S in partition)
 
 
@@ -84,12 +81,14 @@ def block_mask(partition: tuple) -> np.ndarray:
 
 
 def softmax_rows(L):
+    """Row-wise softmax (row-stochastic from unconstrained logits)."""
     Z = L - xp.max(L, axis=-1, keepdims=True)
     E = xp.exp(Z)
     return E / xp.sum(E, axis=-1, keepdims=True)
 
 
 def kron_all(vs):
+    """v_0 (x) v_1 (x) ... in lexicographic order (v_0 most significant)."""
     out = vs[0]
     for v in vs[1:]:
         out = xp.reshape(out[:, None] * v[None, :], (-1,))
@@ -127,6 +126,7 @@ def separability_deviation(W, partition):
 
 
 def is_separable(W, partition, tol: float = SEP_TOL) -> bool:
+    """NumPy test: every entry outside the blocks is <= tol * max|W| (module docstring for why 1e-12)."""
     W = np.asarray(W, dtype=float)
     off = np.abs(np.asarray(separability_deviation(W, partition)))
     return bool(np.max(off, initial=0.0) <= tol * np.max(np.abs(W), initial=0.0))

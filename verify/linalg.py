@@ -26,6 +26,7 @@ from verify.ops import xp
 HULL_TOL = 1e-9
 RANK_REL = 1e-9
 
+
 def vertices(M, tol: float = HULL_TOL) -> list[int]:
     """Indices of the rows of M that are vertices of the convex hull of M's rows, by linear
     programming (scipy HiGHS): row i is a vertex iff min_{lambda in simplex} ||M_{-i}^T lambda - M_i||_1

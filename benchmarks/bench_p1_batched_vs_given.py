@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from verify.numeric import Structure, batch_evaluator, single_evaluator
+from verify.engine.evaluate import batch_evaluator, single_evaluator
 from verify.registry import get
+from verify.values import Structure
 
 
 def batched_rate(thm, s: Structure, batch: int, seconds: float) -> float:

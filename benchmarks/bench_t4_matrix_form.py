@@ -1,6 +1,6 @@
 """Instances checked per second for T4 (tian2018.thm4.matrix-form) on the engine's batched path
 (one jit(vmap) call per batch, as in bench_p1_batched_vs_given.py), for a lossless teacher on
-the balanced pair tree (:func:`verify.teacher.pair_tree`), n student nodes per region, at
+the balanced pair tree (:func:`verify.models.TT.pair_tree`), n student nodes per region, at
 several input sizes d (2^d inputs are enumerated per instance). Prints compile time, rate, and
 the growth of the per-instance cost with d.
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from verify import teacher as TT
-from verify.numeric import batch_evaluator
+from verify.engine.evaluate import batch_evaluator
+from verify.models import teacher as TT
 from verify.registry import get
 
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from verify.search import Budget
+from verify.engine.search import Budget
 
 pytest_plugins = ["pytester"]
 
@@ -17,11 +17,21 @@ def data() -> Path:
     return DATA
 
 
+@pytest.fixture(autouse=True)
+def _float64():
+    """This suite calls properties and models directly, as the engine does: inside dlverify's JAX
+    settings (float64). Importing dlverify alone changes nothing (tests/test_config.py)."""
+    from verify.config import float64
+
+    with float64():
+        yield
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_programs():
     """One pytest process compiles thousands of small programs; drop them after each module so
-    the process stays under the kernel's memory-map limit (see verify.numeric.release_compiled)."""
+    the process stays under the kernel's memory-map limit (see verify.engine.evaluate.release_compiled)."""
     yield
-    from verify.numeric import release_compiled
+    from verify.engine.evaluate import release_compiled
 
     release_compiled()

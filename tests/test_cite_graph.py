@@ -8,12 +8,16 @@ import subprocess
 import pytest
 from conftest import SMALL
 
-from verify.certificate import write_certificate
-from verify.cite import cite
+from verify.engine.runner import run_theorem
 from verify.errors import NotVerified, VerifyError
-from verify.graph import to_dot, to_text
-from verify.registry import get, load_file
-from verify.runner import run_theorem
+from verify.records.certificate import write_certificate
+from verify.registry import current_statement_hash, get, load_file
+from verify.render import cite as _cite
+from verify.render.graph import to_dot, to_text
+
+
+def cite(theorem_id, fmt, directory):
+    return _cite.cite(theorem_id, fmt, directory, current_statement_hash)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +88,7 @@ def test_graph_colours_by_the_last_run(certs):
 def test_html_report_is_well_formed_and_charts_the_residuals(certs):
     import xml.etree.ElementTree as ET
 
-    from verify.html_report import load_certificates, render
+    from verify.render.html import load_certificates, render
 
     page = render(load_certificates(certs))
     root = ET.fromstring(page.split("\n", 2)[2])  # well-formed XHTML (after the XML and DOCTYPE lines)
@@ -103,7 +107,7 @@ def test_html_report_is_well_formed_and_charts_the_residuals(certs):
 def test_html_report_shows_measured_failure_rates(tmp_path):
     import xml.etree.ElementTree as ET
 
-    from verify.html_report import load_certificates, render
+    from verify.render.html import load_certificates, render
 
     thm = get("tian2018.thm7.random-weights-full-rank")
     write_certificate(run_theorem(thm, faces=("numeric",), budget=SMALL), tmp_path)
@@ -171,8 +175,8 @@ def test_every_catalogue_statement_compiles(tmp_path):
 
 
 def test_every_catalogue_theorem_cites_its_source():
-    from verify.cite import _bibkey
     from verify.registry import catalogue
+    from verify.render.cite import _bibkey
 
     keys = {t.id: _bibkey(t.bibtex) for t in catalogue()}
     assert all(keys.values()), [i for i, k in keys.items() if not k]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from conftest import SMALL
 
+from verify.engine.runner import run_theorem
 from verify.registry import load_file
-from verify.runner import run_theorem
 
 ROOT = Path(__file__).parent.parent
 

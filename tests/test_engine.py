@@ -10,11 +10,12 @@ import sympy as sp
 from conftest import SMALL
 
 from verify import Cases, Derivation, Equal, Separable, TheoremError, Tolerance, xp
-from verify.counterexample import Counterexample, replay
-from verify.ops import backend, to_highprec
-from verify.registry import load_file
-from verify.runner import run_theorem
-from verify.search import search
+from verify.backends import backend, to_highprec
+from verify.engine.replay import replay
+from verify.engine.runner import run_theorem
+from verify.engine.search import search
+from verify.records.counterexample import Counterexample
+from verify.registry import load_file, theorem_of
 from verify.symbolic import check_derivation, check_step, weak_orderings
 
 
@@ -33,7 +34,8 @@ def test_false_user_theorem_is_refuted_with_a_minimal_counterexample_that_replay
     assert x * y < 0
     saved = Counterexample.load(cx.path)
     assert saved.instance["x"].tolist() == cx.instance["x"].tolist()
-    again = replay(cx.path)
+    loaded = Counterexample.load(cx.path)
+    again = replay(loaded, theorem_of(loaded))
     assert again.reproduced and again.residual == pytest.approx(cx.residual)
 
 
@@ -182,7 +184,7 @@ def test_highprec_backend_is_exact_on_float64_inputs():
 
 
 def test_certificate_is_json_with_what_was_established(data, tmp_path):
-    from verify.certificate import write_certificate
+    from verify.records.certificate import write_certificate
 
     (thm,) = load_file(data / "true_theorem.py")
     report = run_theorem(thm, budget=SMALL)
@@ -197,7 +199,7 @@ def test_certificate_is_json_with_what_was_established(data, tmp_path):
 def test_relu_derivative_at_zero_is_zero_in_jax():
     import jax
 
-    from verify.ops import backend
+    from verify.backends import backend
 
     with backend("jax"):
         assert float(jax.grad(lambda t: xp.relu(t))(0.0)) == 0.0
@@ -209,8 +211,7 @@ def test_failure_rate_is_measured_and_certified(data):
     independent normal coordinates, probability 1/2 for n = 1 and 1 - 1/4 = 3/4 for n = 2."""
     import dataclasses
 
-    from verify.certificate import certificate
-    from verify.search import failure_rate
+    from verify.engine.rates import failure_rate
 
     (thm,) = load_file(data / "false_theorem.py")
     for n, p in ((1, 0.5), (2, 0.75)):
@@ -222,13 +223,13 @@ def test_failure_rate_is_measured_and_certified(data):
     report = run_theorem(rated, faces=("numeric",), budget=SMALL)
     (r,) = report.rates
     assert r["structure"] == {"n": 1} and r["instances"] == SMALL.instances
-    assert certificate(report)["failure_rates"] == report.rates
+    assert report.certificate()["failure_rates"] == report.rates
 
 
 def test_failure_rate_with_no_instance_meeting_the_assumptions_is_null_not_nan(data):
     import json
 
-    from verify.search import failure_rate
+    from verify.engine.rates import failure_rate
 
     (thm,) = load_file(data / "vacuous_theorem.py")
     r = failure_rate(thm, {"n": 1}, instances=256, batch=128, seed=0)

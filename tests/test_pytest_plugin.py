@@ -41,7 +41,7 @@ def test_a_user_theorem_built_on_the_public_strategies(pytester):
         from hypothesis import strategies as st
 
         from verify import Theorem, Tolerance, residual, xp
-        from verify.factors import disentangled_matrix, disentanglement_deviation, n_beta_of, partitions, transition
+        from verify.models.factors import disentangled_matrix, disentanglement_deviation, n_beta_of, partitions, transition
 
         def sample(rng, s):
             nb = n_beta_of(s.partition)

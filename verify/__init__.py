@@ -1,38 +1,66 @@
 """dlverify: theorems of deep-learning theory, checked symbolically (SymPy), numerically (JAX,
 float64, ``jit`` + ``vmap``) and by counterexample search (Hypothesis).
 
-The public contract for a theorem module is everything imported here; nothing else in
-``verify`` is needed to write a theorem.
+The public contract for a theorem module is everything exported here; nothing else in
+``verify`` is needed to write a theorem. Importing ``verify`` is cheap and changes nothing in
+the host process: names are loaded on first use, and JAX is configured (float64) only inside
+dlverify's own runs (:mod:`verify.config`).
 """
 
-from verify.ops import xp  # first: enables float64 in JAX
-from verify.errors import TheoremError, UsageError, VerifyError
-from verify.numeric import Residual, Structure, residual
-from verify.sampling import Rng
-from verify.spec import Assumption, Mutant, Theorem, Tolerance
-from verify.symbolic import ALL_SIZES, Agrees, Cases, Derivation, Equal, Monotone, Separable, up_to
+from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import Any
 
-__all__ = [
-    "ALL_SIZES",
-    "Agrees",
-    "Assumption",
-    "Cases",
-    "Derivation",
-    "Equal",
-    "Monotone",
-    "Mutant",
-    "Residual",
-    "Rng",
-    "Separable",
-    "Structure",
-    "Theorem",
-    "TheoremError",
-    "Tolerance",
-    "UsageError",
-    "VerifyError",
-    "residual",
-    "up_to",
-    "xp",
-]
+#: public name -> module that defines it
+_EXPORTS = {
+    "Assumption": "verify.spec",
+    "Cited": "verify.spec",
+    "Mutant": "verify.spec",
+    "Source": "verify.spec",
+    "Theorem": "verify.spec",
+    "Tolerance": "verify.spec",
+    "Residual": "verify.values",
+    "Structure": "verify.values",
+    "residual": "verify.values",
+    "Rng": "verify.sampling",
+    "xp": "verify.backends",
+    "TheoremError": "verify.errors",
+    "UsageError": "verify.errors",
+    "VerifyError": "verify.errors",
+    "ALL_SIZES": "verify.symbolic",
+    "Agrees": "verify.symbolic",
+    "Cases": "verify.symbolic",
+    "Derivation": "verify.symbolic",
+    "Equal": "verify.symbolic",
+    "Monotone": "verify.symbolic",
+    "Separable": "verify.symbolic",
+    "up_to": "verify.symbolic",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dlverify")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+__version__ = _version()
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'verify' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _budget(args: argparse.Namespace):
-    from verify.search import Budget
+    from verify.engine.search import Budget
 
     default = Budget()
     batch = args.batch or default.batch
@@ -160,11 +160,11 @@ def _run(args: argparse.Namespace, faces: tuple[str, ...]) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from verify.certificate import write_certificate
+    from verify.engine.runner import run_theorem
+    from verify.records.certificate import write_certificate
     from verify.registry import select
-    from verify.report import console as make_console
-    from verify.report import print_details, run_json, run_table
-    from verify.runner import run_theorem
+    from verify.render.terminal import console as make_console
+    from verify.render.terminal import print_details, run_json, run_table
 
     theorems = select(args.refs)
     budget = _budget(args)
@@ -193,7 +193,7 @@ def _run(args: argparse.Namespace, faces: tuple[str, ...]) -> int:
             if getattr(args, "assumption", None):
                 rep.ablations = [a for a in rep.ablations if a.assumption in args.assumption]
             reports.append(rep)
-            write_certificate(rep, args.certificates)
+            write_certificate(rep.certificate(), args.certificates)
             progress.advance(task)
     if args.json:
         print(json.dumps(run_json(reports), indent=2, default=str))
@@ -208,7 +208,7 @@ def _run(args: argparse.Namespace, faces: tuple[str, ...]) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from verify.registry import select
-    from verify.report import console, list_table
+    from verify.render.terminal import console, list_table
 
     theorems = select(args.refs)
     if args.json:
@@ -222,10 +222,13 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from verify.counterexample import replay
-    from verify.report import console, replay_table
+    from verify.engine.replay import replay
+    from verify.records.counterexample import Counterexample
+    from verify.registry import theorem_of
+    from verify.render.terminal import console, replay_table
 
-    result = replay(args.file)
+    cx = Counterexample.load(args.file)
+    result = replay(cx, theorem_of(cx))
     if args.json:
         print(json.dumps(result.as_dict(), indent=2, default=str))
     else:
@@ -234,9 +237,10 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _cite(args: argparse.Namespace) -> int:
-    from verify.cite import cite
+    from verify.registry import current_statement_hash
+    from verify.render.cite import cite
 
-    sys.stdout.write(cite(args.id, args.format, args.certificates))
+    sys.stdout.write(cite(args.id, args.format, args.certificates, current_statement_hash))
     return 0
 
 
@@ -245,8 +249,8 @@ def _graph(args: argparse.Namespace) -> int:
     import subprocess
 
     from verify.errors import UsageError
-    from verify.graph import to_dot, to_text
     from verify.registry import select
+    from verify.render.graph import to_dot, to_text
 
     theorems = select(args.refs)
     if args.format == "text":
@@ -270,7 +274,8 @@ def _graph(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from verify.errors import UsageError
-    from verify.html_report import load_certificates, render
+    from verify.records.certificate import load_certificates
+    from verify.render.html import render
 
     certs = load_certificates(args.certificates)
     if not certs:
@@ -281,34 +286,41 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        faces: tuple[str, ...] = ("symbolic", "numeric", "mutants") + (() if args.no_ablate else ("ablate",))
+        return _run(args, faces)
+    if args.command == "check":
+        return _run(args, ("symbolic", "numeric"))
+    if args.command == "mutants":
+        return _run(args, ("mutants",))
+    if args.command == "ablate":
+        return _run(args, ("ablate",))
+    if args.command == "list":
+        return _list(args)
+    if args.command == "replay":
+        return _replay(args)
+    if args.command == "cite":
+        return _cite(args)
+    if args.command == "graph":
+        return _graph(args)
+    if args.command == "report":
+        return _report(args)
+    raise AssertionError(args.command)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    from verify.config import float64
     from verify.errors import NotVerified, VerifyError
 
     try:
-        if args.command == "run":
-            faces: tuple[str, ...] = ("symbolic", "numeric", "mutants") + (() if args.no_ablate else ("ablate",))
-            return _run(args, faces)
-        if args.command == "check":
-            return _run(args, ("symbolic", "numeric"))
-        if args.command == "mutants":
-            return _run(args, ("mutants",))
-        if args.command == "ablate":
-            return _run(args, ("ablate",))
-        if args.command == "list":
-            return _list(args)
-        if args.command == "replay":
-            return _replay(args)
-        if args.command == "cite":
-            return _cite(args)
-        if args.command == "graph":
-            return _graph(args)
-        if args.command == "report":
-            return _report(args)
+        with float64():
+            return _dispatch(args)
     except NotVerified as exc:
         sys.stderr.write(f"verify: {exc}\n")
         return 1
@@ -322,7 +334,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         sys.stderr.write(f"verify: internal error: {type(exc).__name__}: {exc} (DLVERIFY_DEBUG=1 for the traceback)\n")
         return 3
-    raise AssertionError(args.command)
 
 
 def entry() -> None:

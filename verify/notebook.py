@@ -6,11 +6,13 @@ from typing import Any
 
 import sympy as sp
 
-from verify.numeric import Structure, as_residuals, batch_sampler, summarise
-from verify.ops import backend
-from verify.search import SearchResult
+from verify.backends import backend, xp
+from verify.config import in_float64
+from verify.engine.evaluate import batch_sampler, summarise
+from verify.engine.search import SearchResult
 from verify.spec import Theorem
 from verify.symbolic import Agrees, Cases, Equal, Monotone, Separable, SymbolicResult, check_derivation
+from verify.values import Structure, as_residuals
 
 
 def _display(latex: str, text: str) -> None:
@@ -52,22 +54,22 @@ def show_search(result: SearchResult) -> None:
     cx = result.counterexample
     if cx is not None:
         print(f"  counterexample at {cx.structure}: " + "; ".join(f"{k}={v.tolist()}" for k, v in cx.instance.items()))
-        print(f"  |r| = {cx.residual:.6g} (50 digits: {cx.highprec_residual}); real: {cx.real}; "
+        print(f"  |r| = {cx.residual:.6g} (50 digits: {cx.highprec_residual}); established: {cx.established}; "
               f"shrunk from {cx.shrink.get('structure_before')}")
 
 
+@in_float64
 def show_instance(theorem: Theorem, structure: dict[str, Any] | None = None, seed: int = 0,
                   **values: Any) -> dict[str, Any]:
     """Draw one instance (the smallest structure the theorem's strategy allows, unless given), set
     any ``values`` by hand, and evaluate the JAX property on it in float64: which assumptions hold,
     and each residual component's largest |r| and |r| / tolerance."""
-    import jax.numpy as jnp
     from hypothesis import find
 
     s = Structure(structure if structure is not None else find(theorem.structure, lambda _: True))
-    x = {k: jnp.asarray(v[0]) for k, v in batch_sampler(theorem.sample)(s, seed, 1).items()}
-    x |= {k: jnp.asarray(v, dtype=x[k].dtype if k in x else None) for k, v in values.items()}
     with backend("jax"):
+        x = {k: xp.asarray(v[0]) for k, v in batch_sampler(theorem.sample)(s, seed, 1).items()}
+        x |= {k: xp.asarray(v, dtype=x[k].dtype if k in x else None) for k, v in values.items()}
         holds = {a.name: bool(a.holds(s, x)) for a in theorem.assumptions}
         res = as_residuals(theorem.property(s, x))
         summary = summarise(res, theorem.tolerance)

@@ -46,10 +46,14 @@ class TheoremItem(pytest.Item):
         return self.path, None, f"theorem {self.theorem.id}"
 
 
-def pytest_pycollect_makeitem(collector, name, obj):  # noqa: ANN001 - pytest hook signature
-    from verify.spec import Theorem
+def _is_theorem(obj) -> bool:  # noqa: ANN001
+    """Without importing dlverify: pytest asks this of every object of every test module."""
+    cls = type(obj)
+    return cls.__name__ == "Theorem" and cls.__module__ == "verify.spec"
 
-    if isinstance(obj, Theorem) and isinstance(collector, pytest.Module):
+
+def pytest_pycollect_makeitem(collector, name, obj):  # noqa: ANN001 - pytest hook signature
+    if _is_theorem(obj) and isinstance(collector, pytest.Module):
         return TheoremItem.from_parent(collector, name=f"{name}[{obj.id}]", theorem=obj)
     return None
 
@@ -61,7 +65,7 @@ class DLVerify:
     out_dir: Path
 
     def check(self, theorem, faces=("symbolic", "numeric", "mutants"), batch: int | None = None):
-        from verify.search import Budget
+        from verify.engine.search import Budget
         from verify.testing import assert_theorem
 
         default = Budget()

@@ -17,9 +17,13 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from verify.errors import TheoremError, UsageError, VerifyError
 from verify.spec import Theorem
+
+if TYPE_CHECKING:
+    from verify.records.counterexample import Counterexample
 
 
 def theorems_in(module: ModuleType, origin: str) -> list[Theorem]:
@@ -36,7 +40,8 @@ def catalogue() -> tuple[Theorem, ...]:
     """Every theorem of the built-in catalogue and of installed plug-in catalogues."""
     import theorems
 
-    modules = [importlib.import_module(f"theorems.{m.name}") for m in pkgutil.iter_modules(theorems.__path__)]
+    modules = [importlib.import_module(m.name) for m in pkgutil.walk_packages(theorems.__path__, "theorems.")
+               if not m.ispkg]
     for ep in entry_points(group="dlverify.theorems"):
         try:
             modules.append(ep.load())
@@ -113,3 +118,20 @@ def resolve(ref: str, theorem_id: str | None = None) -> Theorem:
                 return thm
         raise UsageError(f"{ref} defines {', '.join(t.id for t in found)}; none is {theorem_id!r}")
     return get(ref)
+
+
+def theorem_of(record: "Counterexample") -> Theorem:
+    """The theorem a counterexample record names: from its user file, or the catalogue."""
+    return resolve(record.source_file or record.theorem_id, theorem_id=record.theorem_id)
+
+
+def current_statement_hash(cert: dict) -> str:
+    """The statement hash of the theorem a certificate names, as its code stands now. A theorem
+    that cannot be found (a deleted or broken user file, an id no longer in the catalogue) is an
+    error: nothing is cited on a guess."""
+    t = cert["theorem"]
+    module = str(t.get("module", ""))
+    try:
+        return resolve(module if module.endswith(".py") else t["id"], theorem_id=t["id"]).statement_hash()
+    except VerifyError as exc:
+        raise VerifyError(f"cannot check that the certificate of {t['id']} is current: {exc}") from None

@@ -1,4 +1,4 @@
-"""The theorem contract (SPEC section 1): what a theorem module declares.
+"""The theorem contract: what a theorem module declares.
 
 A theorem is a plain, frozen object. The engine reads it; it never reaches back into the
 module that defined it. Construction validates the object, so a malformed theorem fails at
@@ -11,12 +11,14 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from hypothesis.strategies import SearchStrategy
 
 from verify.errors import TheoremError
-from verify.symbolic import Derivation
+
+if TYPE_CHECKING:
+    from verify.symbolic import Derivation
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -86,10 +88,55 @@ class Mutant:
 
 
 @dataclass(frozen=True)
-class Theorem:
-    """One verifiable statement (SPEC section 1).
+class Source:
+    """A paper or lecture that theorems come from, declared once and referred to by each theorem.
 
-    ``bibtex`` is a BibTeX entry for the source paper (used by ``verify cite``).
+    ``citation`` is the text a reader looks up; ``bibtex`` its BibTeX entry (``verify cite``);
+    ``conventions`` what every statement from it assumes (tie rules, ReLU'(0), ...); ``verbatim``
+    whether its statements are quoted as the source gives them (``False``: this project's
+    formalisation, documented in the catalogue's formalisations page).
+    """
+
+    key: str
+    citation: str
+    bibtex: str = ""
+    conventions: str = ""
+    verbatim: bool = False
+
+    def with_conventions(self, conventions: str) -> "Source":
+        """The same source with the conventions a family of its theorems shares."""
+        return Source(self.key, self.citation, self.bibtex, conventions, self.verbatim)
+
+    def at(self, where: str = "", *, verbatim: bool | None = None, formalisation: str = "") -> "Cited":
+        """Where in this source a theorem comes from (``"Theorem 2 [Reformulation]"``), whether that
+        statement is verbatim (default: the source's), and the anchor of its formalisation in the
+        docs (``"t2"`` for ``formalisations.md#t2``)."""
+        return Cited(self, where, self.verbatim if verbatim is None else verbatim, formalisation)
+
+
+@dataclass(frozen=True)
+class Cited:
+    """A theorem's place in its :class:`Source` (made by :meth:`Source.at`)."""
+
+    source: Source
+    where: str
+    verbatim: bool
+    formalisation: str = ""
+
+    def __str__(self) -> str:
+        kind = "verbatim" if self.verbatim else "our formalisation"
+        if self.formalisation:
+            kind += f" {self.formalisation.upper()}"
+        return f"{self.source.citation}; {self.where} ({kind})" if self.where else f"{self.source.citation} ({kind})"
+
+
+@dataclass(frozen=True)
+class Theorem:
+    """One verifiable statement.
+
+    ``source`` is a :class:`Cited` (``SOURCE.at("Theorem 2")``) or plain text; a ``Cited`` source
+    supplies the BibTeX entry (used by ``verify cite``) and the source's conventions, to which the
+    theorem's own ``conventions`` are appended.
     ``expect`` is ``"true"`` for a theorem and ``"false"`` for a stated non-theorem, which the
     search must refute (e.g. a shared global shift does not give max-pooling).
     ``structure`` is a Hypothesis strategy for the discrete part of an instance (sizes, shapes,
@@ -101,14 +148,14 @@ class Theorem:
 
     id: str
     title: str
-    source: str
+    source: "str | Cited"
     statement: str
     property: Property
     structure: SearchStrategy
     sample: Sampler
     tolerance: Tolerance
     assumptions: Sequence[Assumption] = ()
-    derivation: Derivation | None = None
+    derivation: "Derivation | None" = None
     mutants: Sequence[Mutant] = ()
     uses: Sequence[str] = ()
     expect: str = "true"
@@ -118,6 +165,12 @@ class Theorem:
     module: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.source, Cited):
+            ref = self.source
+            object.__setattr__(self, "source", str(ref))
+            object.__setattr__(self, "bibtex", self.bibtex or ref.source.bibtex)
+            own = self.conventions.strip()
+            object.__setattr__(self, "conventions", " ".join(c for c in (ref.source.conventions.strip(), own) if c))
         if not isinstance(self.id, str) or not ID_PATTERN.match(self.id):
             raise TheoremError(
                 f"theorem id {self.id!r} must be dotted lower-case, e.g. 'tian2018.thm5.bn-projection'"
@@ -133,6 +186,8 @@ class Theorem:
             raise TheoremError(f"theorem {self.id}: tolerance must be a verify.Tolerance")
         if self.expect not in ("true", "false"):
             raise TheoremError(f"theorem {self.id}: expect must be 'true' or 'false'")
+        from verify.symbolic import Derivation
+
         if self.derivation is not None and not isinstance(self.derivation, Derivation):
             raise TheoremError(f"theorem {self.id}: derivation must be a verify.Derivation")
         for kind, items in (("assumption", self.assumptions), ("mutant", self.mutants)):

@@ -39,6 +39,8 @@ from typing import Any, Callable, Sequence
 
 import sympy as sp
 
+from verify.config import in_float64
+
 #: scope of a derivation that argues for every size
 ALL_SIZES = "all sizes"
 
@@ -339,6 +341,7 @@ def _check_cases(lhs: Any, rhs: Any, over: Sequence[Any], relation: str, kind: s
     return StepResult(kind, why, "confirmed", f"{len(cases)} cases", len(cases))
 
 
+@in_float64
 def _check_agrees(step: Agrees) -> StepResult:
     import numpy as np
 
@@ -376,6 +379,7 @@ def _check_safely(step: Step) -> StepResult:
         return StepResult(kind, why, "unconfirmed", f"SymPy raised {type(exc).__name__}: {exc}"[:300])
 
 
+@in_float64
 def check_derivation(derivation: Derivation | None) -> SymbolicResult:
     if derivation is None:
         return SymbolicResult("none", "")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from verify.config import in_float64
+from verify.engine.runner import FACES, TheoremReport, run_theorem
+from verify.engine.search import Budget
 from verify.registry import get
-from verify.runner import FACES, TheoremReport, run_theorem
-from verify.search import Budget
 from verify.spec import Theorem
 
 
@@ -24,6 +25,7 @@ def failure_message(report: TheoremReport) -> str:
     return "\n".join(lines)
 
 
+@in_float64
 def assert_theorem(
     theorem: Theorem | str,
     *,

@@ -1,0 +1,134 @@
+"""Deep DRMM theorems (formalisations P4-P6): faces, mutants, necessary assumptions, and the model itself."""
+
+import numpy as np
+import pytest
+from conftest import SMALL
+
+from theorems.patel2016 import deep as T
+from verify.backends import backend, to_highprec
+from verify.engine.evaluate import batch_evaluator, batch_sampler
+from verify.engine.runner import run_theorem
+from verify.engine.search import Budget
+from verify.models import drmm as M
+from verify.registry import catalogue, get
+from verify.values import Structure
+
+MUTANT_BUDGET = Budget(examples=10, batch=128, shrink_examples=20, shrink_seconds=2.0)
+
+IDS = [t.id for t in catalogue() if t.module == "theorems.patel2016.deep"]
+EXPECTED_SCOPE = {
+    "patel2016.prior-bias-relu": "proved-to-3",
+    "patel2016.deep-maxsum-convnet": "proved-to-2",
+    "patel2016.deep-maxsum-lower-bound": "proved-to-2",
+    "patel2016.paths-sum": "proved-to-2",
+}
+
+
+def test_the_family_is_complete():
+    assert set(IDS) == set(EXPECTED_SCOPE) | {"patel2016.deep-maxsum-signed-class"}
+    for tid in EXPECTED_SCOPE:
+        t = get(tid)
+        assert t.derivation is not None and len(t.mutants) >= 3, tid
+    assert max(M.configurations(a) for a in T.ARCHS) <= 1024 <= M.MAX_CONFIGURATIONS
+
+
+@pytest.mark.parametrize("tid", IDS)
+def test_theorem_comes_out_as_expected(tid, tmp_path):
+    thm = get(tid)
+    faces = ("symbolic", "numeric") if thm.expect == "true" else ("numeric",)
+    report = run_theorem(thm, faces=faces, budget=SMALL, out_dir=tmp_path)
+    assert report.ok, report.problems
+    if thm.expect == "true":
+        # mutants only need refuting: a short shrink keeps the suite fast (compiles dominate)
+        report.mutants = run_theorem(thm, faces=("mutants",), budget=MUTANT_BUDGET, out_dir=tmp_path).mutants
+        assert report.symbolic.verdict == EXPECTED_SCOPE[tid]
+        assert report.numeric.verdict == "confirmed"
+        assert report.numeric.satisfied > 0
+        assert report.numeric.max_ratio < 0.1  # at least 10x inside the tolerance
+        assert all(m.refuted for m in report.mutants)
+    else:
+        cx = report.numeric.counterexample
+        assert report.numeric.verdict == "refuted" and cx.real
+        assert cx.structure["C"] >= 2  # one class cannot disagree with itself
+
+
+def test_orthogonality_is_necessary_for_the_biased_relu(tmp_path):
+    report = run_theorem(get("patel2016.prior-bias-relu"), faces=("ablate",), budget=SMALL, out_dir=tmp_path)
+    (ab,) = report.ablations
+    assert ab.assumption == "orthogonal_columns" and ab.verdict == "necessary"
+    cx = ab.search.counterexample
+    assert cx.real and cx.structure["n"] >= 2  # one column is always orthogonal to itself
+    lam = cx.instance["Lambda"]
+    assert abs(float(lam[:, 0] @ lam[:, 1])) > 0  # the witness's columns really are not orthogonal
+    assert sum(v.size for v in cx.instance.values()) <= 16
+
+
+def test_nonnegative_templates_are_necessary_with_a_small_witness(tmp_path):
+    report = run_theorem(get("patel2016.deep-maxsum-convnet"), faces=("ablate",), budget=SMALL, out_dir=tmp_path)
+    (ab,) = report.ablations
+    assert ab.assumption == "nonnegative_templates" and ab.verdict == "necessary"
+    cx = ab.search.counterexample
+    assert cx.real and cx.residual >= 0.5
+    upper = [cx.instance["mu"]] + [v for k, v in cx.instance.items() if k.startswith("G") and k != "G1"]
+    assert any((u < 0).any() for u in upper)  # the witness really violates (H3)
+    assert sum(v.size for v in cx.instance.values()) <= 6
+
+
+def test_h3_allows_a_signed_first_dictionary_and_image():
+    """Instances meeting (H3) whose Gamma_1 and I both have negative entries pass the claim."""
+    thm = get("patel2016.deep-maxsum-convnet")
+    s = Structure({"layers": ((2, 2), (1, 2)), "D0": 3, "C": 2})
+    out = batch_evaluator(thm.property, thm.sample, thm.assumptions, thm.tolerance)(s, 7, 256)
+    xs = batch_sampler(thm.sample)(s, 7, 256)
+    signed = (np.asarray(xs["G1"]) < 0).any(axis=(1, 2)) & (np.asarray(xs["I"]) < 0).any(axis=1)
+    ok = out["holds"][:, 0] & signed
+    assert ok.sum() >= 20
+    assert (out["ratio"][ok] <= 1.0).all()
+
+
+def test_depth_two_witness_with_signed_upper_dictionary():
+    """mu >= 0 but Gamma_2 = -1: the forward pass gives 0, the joint max is 1 (a1 = a2 = 1)."""
+    layers = ((1, 1), (1, 1))
+    G, mu, I = [np.array([[1.0]]), np.array([[-1.0]])], np.array([[1.0]]), np.array([-1.0])
+    assert float(M.brute_force_scores(G, mu, I, layers)[0]) == 1.0
+    assert float((mu @ M.forward(G, I, layers))[0]) == 0.0
+    s = Structure({"layers": layers, "D0": 1, "C": 1})
+    x = {"G1": G[0], "G2": G[1], "mu": mu, "I": I}
+    assert not bool(T.NONNEG_TEMPLATES.holds(s, x))
+    assert float(T.deep_maxsum.property(s, x)["value"].value[0]) == 1.0
+    lb = T.deep_lower_bound.property(s, x)  # ...and the lower bound still holds, attained by the bottom-up latents
+    assert float(lb["bound"].value[0]) == 0.0 and float(lb["attained"].value[0]) == 0.0
+
+
+def test_joint_map_oracle_renders_its_own_score():
+    rng = np.random.default_rng(3)
+    layers, D0 = ((2, 2), (1, 2)), 3
+    G = [rng.normal(size=M.gamma_shape(layers, D0, l)) for l in (1, 2)]
+    mu, I = rng.normal(size=(3, 1)), rng.normal(size=D0)
+    c, switches, shifts, score = M.joint_map(G, mu, I, layers)
+    assert np.isclose(float(M.render(G, switches, shifts, mu[c], layers) @ I), score, rtol=1e-12, atol=1e-12)
+    assert np.isclose(score, float(np.max(np.asarray(M.brute_force_scores(G, mu, I, layers)))))
+    with pytest.raises(ValueError):
+        M.brute_force_scores([np.zeros((1, 16))], np.zeros((1, 4)), np.zeros(1), ((4, 4),))
+
+
+def test_deep_claim_evaluates_at_50_digits():
+    thm = get("patel2016.deep-maxsum-convnet")
+    s = Structure({"layers": ((2, 1), (1, 2)), "D0": 2, "C": 2})
+    xs = batch_sampler(thm.sample)(s, 11, 8)
+    for i in range(8):
+        x = {k: np.asarray(v)[i] for k, v in xs.items()}
+        if bool(np.asarray(thm.assumptions[0].holds(s, x))):
+            with backend("highprec"):
+                out = thm.property(s, to_highprec(x))
+            assert all(abs(v) < 1e-40 for v in np.asarray(out["value"].value).ravel())
+            return
+    pytest.fail("no instance met (H3)")
+
+
+def test_class_decision_differs_on_signed_instances():
+    from verify.engine.rates import failure_rate
+
+    rates = [failure_rate(T.signed_class, s, instances=512, batch=512, seed=0) for s in T.signed_class.rates_on[:2]]
+    print("class disagreement on signed instances:", [(r["structure"]["layers"], r["rate"]) for r in rates])
+    assert all(0.05 < r["rate"] < 0.95 for r in rates)

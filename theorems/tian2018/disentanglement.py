@@ -1,0 +1,887 @@
+"""Tian (2018), expressibility and disentanglement on the matrix form (formalisations T6-T9), and the
+backward-disentanglement question the paper leaves open.
+
+Everything lives on the matrix form of tian2018.thm4.matrix-form: event-by-node matrices F, G
+(m x n), transition matrices P_ab = [P(z_beta = b | z_alpha = a)] (m_alpha x m_beta, row-stochastic),
+weights W_ba (n_beta x n_alpha, W[k, j] = w_jk) and Lambda = diag P(z). Instances are drawn
+directly on that form (no teacher enumeration is needed: a factorised P_ab is a valid
+transition matrix of a teacher whose factors are conditionally independent).
+
+Binary factors, Kronecker order, factorised transitions and the tests "disentangled" and
+"separable" (with their tolerances) are the engine's vocabulary, in :mod:`verify.models.factors`;
+convex-hull vertices and rank without LAPACK are in :mod:`verify.models.linalg`.
+
+Choices for the LP-dependent statements (LP cannot run inside jit)
+------------------------------------------------------------------
+* T6 (expressibility): the numeric face draws all-vert P by construction (rows on a sphere
+  around the simplex centre, all in convex position) and builds the ReLU weights in closed form
+  from each vertex's supporting hyperplane; the general LP construction (:func:`relu_identity_weights`)
+  for any all-vert P is checked in tests/test_tian2018_disentanglement.py on LP-certified random all-vert
+  matrices. The all-vert assumption itself is decided on the drawn P by :func:`vertex_mask`.
+* T7: vertex sets are decided by :func:`vertex_mask` inside the property (plain arithmetic, so a
+  counterexample is re-checked at 50 digits too).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+from hypothesis import strategies as st
+
+from theorems.sources import TIAN
+from verify import Assumption, Derivation, Equal, Mutant, Residual, Theorem, Tolerance, residual, up_to, xp
+from verify.models.factors import (
+    DIS_TOL,
+    SEP_TOL,
+    averaging_matrices,
+    bits,
+    block_mask,
+    disentangled_matrix,
+    disentanglement_deviation,
+    factorisation_deviation,
+    kron_all,
+    local_event_matrix,
+    n_beta_of,
+    partitions,
+    separability_deviation,
+    softmax_rows,
+    transition,
+)
+from verify.models.linalg import HULL_TOL, column_projector, row_rank, vertex_mask
+
+CONVENTIONS = (
+    "Binary factors, m = 2^n events in lexicographic order (factor 0 most significant). ReLU(0) = 0. "
+    "Per-column Batch Norm over the events with uniform weights, biased variance, eps = 1e-5 (any "
+    "per-column affine map keeps a column's dependence, so eps does not matter for T8). Transition "
+    "factors are row-softmax of logits. Vertex of a row set: not in the convex hull of the other rows "
+    "(a duplicated row is not a vertex). Rank: a row within relative distance 1e-9 of the span of the rows before it adds nothing (row_rank)."
+)
+SOURCE = TIAN.with_conventions(CONVENTIONS)
+
+BN_EPS = 1e-5
+
+# ============================================================================ T6: expressibility
+
+
+def relu_identity_weights(P, tol: float = HULL_TOL) -> np.ndarray:
+    """T6's construction by LP: for an all-vert row-stochastic P (m_a x m_b), W (m_b x m_a) with
+    ReLU(P W) = I. Column j: maximise the margin t subject to p_j . w = 1, p_a . w <= -t (a != j),
+    |w| <= big; feasible with t > 0 exactly when row j is a vertex (strict separation; then
+    p . (w - c 1) = p . w - c because rows sum to 1, which turns any separating w into one with
+    p_j . w = 1 and p_a . w <= 0)."""
+    from scipy.optimize import linprog
+
+    P = np.asarray(P, dtype=float)
+    ma, mb = P.shape
+    W = np.zeros((mb, ma))
+    for j in range(ma):
+        others = np.delete(P, j, axis=0)
+        c = np.concatenate([np.zeros(mb), [-1.0]])  # maximise t
+        A_ub = np.hstack([others, np.ones((ma - 1, 1))]) if ma > 1 else np.zeros((0, mb + 1))
+        b_ub = np.zeros(ma - 1)
+        A_eq = np.concatenate([P[j], [0.0]])[None, :]
+        res = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=[1.0],
+                      bounds=[(-1e6, 1e6)] * mb + [(0, 1.0)], method="highs")
+        if not res.success or res.x[-1] <= tol:
+            raise ValueError(f"row {j} of P is not a vertex: no separating weights")
+        W[:, j] = res.x[:mb]
+    return W
+
+
+
+#: (m0, m1, m2, interior rows of P1, interior rows of P2): P1 is m1 x m0, P2 is m2 x m1.
+#: (rows of a 2-column stochastic matrix lie on a segment: at most 2 vertices, so m_l <= 2 after m_{l-1} = 2;
+#: shapes that break this are kept for the ablation of all_vert)
+T6_SHAPES = [(2, 2, 2, 0, 0), (3, 3, 3, 0, 0), (3, 4, 5, 0, 0), (3, 5, 4, 0, 0), (4, 3, 3, 0, 0), (3, 3, 5, 0, 0),
+             (3, 4, 4, 1, 0), (3, 3, 4, 0, 1), (2, 3, 3, 0, 0)]
+T6_STRUCTURE = st.fixed_dictionaries({"shape": st.sampled_from(T6_SHAPES)})
+
+
+def _sphere_rows(rng, m, d, nint):
+    """m x d raw directions; the last ``nint`` rows are interior by construction (convex combos)."""
+    return {"U": rng.normal((m, d)), "L": rng.normal((max(nint, 1), m - nint)) if nint else rng.normal((1, 1))}
+
+
+def t6_sample(rng, s):
+    m0, m1, m2, n1, n2 = s.shape
+    a, b = _sphere_rows(rng, m1, m0, n1), _sphere_rows(rng, m2, m1, n2)
+    return {"U1": a["U"], "L1": a["L"], "U2": b["U"], "L2": b["L"], "Wlin1": rng.reals((m0, m1)),
+            "Wlin2": rng.reals((m1, m2)), "optimal": rng.uniform(()) }
+
+
+def _safe_div(a, b):
+    """a / b where b != 0, else 0. The denominator is replaced before dividing, so no backend ever
+    divides by zero (mpmath would raise): a degenerate draw gives finite weights that fail the claim."""
+    ok = b != 0
+    return xp.where(ok, a / xp.where(ok, b, 1.0), 0.0)
+
+
+def sphere_transition(U, L, nint):
+    """Rows on a sphere around the simplex centre c = 1/d (all vertices: points on a sphere are in
+    convex position), radius chosen so every entry stays >= 0.1/d; the last ``nint`` rows are
+    strict convex combinations (softmax(L)) of the first ones (never vertices). Returns P, V with
+    P = c + r V (V: the directions, unit length for the sphere rows). A constant raw row gives the
+    centre itself (a degenerate draw, kept finite)."""
+    m, d = U.shape
+    u = U - xp.mean(U, axis=1, keepdims=True)
+    u = _safe_div(u, xp.sqrt(xp.sum(u * u, axis=1, keepdims=True)))
+    k = m - nint
+    r = _safe_div(0.9, d * xp.max(xp.abs(u[:k])))
+    if nint:
+        u = xp.concatenate([u[:k], softmax_rows(L) @ u[:k]], axis=0)
+    return 1.0 / d + r * u, u, r
+
+
+def supporting_weights(V, r, shift=True):
+    """Closed-form ReLU weights for a sphere transition P = 1/d + r V: column j is
+    (v_j/|v_j| - r kappa_j 1) / (r (|v_j| - kappa_j)), kappa_j = max_{a != j} v_a . v_j/|v_j|, so
+    that (P W)[j, j] = 1 and (P W)[a, j] = (v_a . v_hat_j - kappa_j)/(|v_j| - kappa_j) <= 0 for a != j
+    (rows of P sum to 1 and V's rows are orthogonal to 1). A row that is not a vertex has
+    |v_j| <= kappa_j: no such column exists, and a zero denominator gives a zero column."""
+    m, d = V.shape
+    nv = xp.sqrt(xp.sum(V * V, axis=1))
+    Vh = _safe_div(V, nv[:, None])
+    C = V @ xp.transpose(Vh)  # C[a, j] = v_a . v_hat_j
+    kappa = xp.max(C - 2.0 * xp.asarray(np.eye(m)) * (1.0 + xp.abs(C)), axis=0)  # max over a != j
+    den = (r * (nv - kappa))[None, :]
+    if not shift:
+        return _safe_div(xp.transpose(Vh), den)
+    return _safe_div(xp.transpose(Vh) - r * kappa[None, :], den)
+
+
+def _t6_net(s, x, shift=True, relu=True):
+    m0, m1, m2, n1, n2 = s.shape
+    P1, V1, r1 = sphere_transition(x["U1"], x["L1"], n1)
+    P2, V2, r2 = sphere_transition(x["U2"], x["L2"], n2)
+    W1, W2 = supporting_weights(V1, r1, shift), supporting_weights(V2, r2, shift)
+    act = xp.relu if relu else (lambda z: z)
+    F0 = xp.asarray(np.eye(m0))
+    F1 = act(P1 @ F0 @ W1)
+    F2 = act(P2 @ F1 @ W2)
+    return P1, P2, W1, W2, F1, F2
+
+
+def _t6_property(shift=True, relu=True):
+    def prop(s, x):
+        m0, m1, m2, _, _ = s.shape
+        P1, P2, W1, W2, F1, F2 = _t6_net(s, x, shift, relu)
+        sc1 = xp.abs(P1) @ xp.abs(W1)
+        sc2 = xp.abs(P2) @ (xp.abs(F1) + sc1) @ xp.abs(W2)  # F1's rounding (~eps sc1) is amplified by W2
+        loss = xp.sum((F2 - xp.asarray(np.eye(m2))) ** 2)
+        return {
+            "F1_identity": residual(F1, xp.asarray(np.eye(m1)), sc1),
+            "F2_identity": residual(F2, xp.asarray(np.eye(m2)), sc2),
+            "loss_zero": Residual(loss, xp.sum(sc2) ** 2),
+        }
+
+    return prop
+
+
+ALL_VERT = Assumption(
+    "all_vert", "every row of P1 and of P2 is a vertex of the convex hull of that matrix's rows "
+    "(LP-free hull test vertex_mask, tolerance 1e-9 relative)",
+    lambda s, x: xp.all(vertex_mask(_t6_net(s, x)[0])) & xp.all(vertex_mask(_t6_net(s, x)[1])),
+    "hull distances of the drawn rows are O(0.01-1) or exactly 0 (interior rows are explicit convex combinations)",
+)
+
+T6_TOL = Tolerance(
+    atol=0.0, rtol=1e-10,
+    reason="each entry is a sum of <= 5 products of O(1/r) weights with probabilities (scale |P||W|); the "
+           "supporting entries that should be exactly 0 cancel to ~1e-15 of that scale; 1e-10 leaves 1e5x",
+)
+
+_p = sp.symbols("p0:3", real=True)
+
+
+def _t6_steps():
+    steps = []
+    # closed form: with p_a = 1/d + r v_a, 1 . v_a = 0, |v_hat| = 1: p_a . w_j = (v_a.v_hat - kappa)/(|v_j| - kappa)
+    d = 3
+    r, kappa, nv = sp.symbols("r kappa nu", positive=True)
+    va = sp.symbols("va0:2", real=True)
+    vh = sp.symbols("vh0:2", real=True)
+    va_full = [*va, -va[0] - va[1]]
+    vh_full = [*vh, -vh[0] - vh[1]]
+    p_a = [sp.Rational(1, d) + r * v for v in va_full]
+    w = [(h - r * kappa) / (r * (nv - kappa)) for h in vh_full]
+    dot = sum(v * h for v, h in zip(va_full, vh_full))
+    steps.append(Equal(sum(pi * wi for pi, wi in zip(p_a, w)), (dot - kappa) / (nv - kappa),
+                       why="d = 3: p_a . w_j = (v_a . v_hat_j - kappa_j)/(|v_j| - kappa_j) for rows p_a = 1/d + r v_a "
+                           "with 1 . v_a = 1 . v_hat_j = 0 (rows sum to 1): 1 at a = j, <= 0 elsewhere"))
+    # impossibility without all-vert: a non-vertex row i = sum lambda_k p_k gives (PW)_ii = sum lambda_k (PW)_ki <= 0
+    lam = sp.symbols("l0:2", positive=True)
+    pk = [sp.symbols(f"q{k}_0:3", real=True) for k in range(2)]
+    wv = sp.symbols("w0:3", real=True)
+    pi = [lam[0] * pk[0][t] + (1 - lam[0]) * pk[1][t] for t in range(3)]
+    steps.append(Equal(sum(a * b for a, b in zip(pi, wv)),
+                       lam[0] * sum(a * b for a, b in zip(pk[0], wv)) + (1 - lam[0]) * sum(a * b for a, b in zip(pk[1], wv)),
+                       why="a row that is a convex combination of others has (PW)_i = sum_k lambda_k (PW)_k: if every "
+                           "other entry of column i is <= 0 then (PW)_ii <= 0 and ReLU(PW)_ii = 0 != 1 (all-vert is needed)"))
+    return steps
+
+
+expressibility = Theorem(
+    id="tian2018.thm6.expressibility",
+    title="All-vert transitions let a ReLU network output the identity (zero loss)",
+    source=SOURCE.at("Theorem 6 [expressibility], ReLU half. Numeric face on all-vert matrices with rows on a sphere "
+                     "(closed-form weights); the LP construction for any all-vert P is in the tests", formalisation="t6"),
+    statement=(
+        r"If $P_{1}$ ($m_1 \times m_0$) and $P_{2}$ ($m_2 \times m_1$) are all-vert and the bottom $F_0 = I$, the weights "
+        r"$W_l$ with column $j$ = supporting hyperplane of row $j$ (shifted by the rows' unit sum) make "
+        r"$F_1 = \mathrm{ReLU}(P_1 F_0 W_1) = I$ and $F_2 = \mathrm{ReLU}(P_2 F_1 W_2) = I$, so "
+        r"$\|F_\omega - I\|_F^2 = 0$."
+    ),
+    property=_t6_property(),
+    structure=T6_STRUCTURE,
+    sample=t6_sample,
+    tolerance=T6_TOL,
+    assumptions=[ALL_VERT],
+    derivation=Derivation(_t6_steps(), scope=up_to(3)),
+    mutants=[
+        Mutant("weights_without_shift", "the supporting direction alone (no -kappa 1 shift) already gives ReLU(PW) = I",
+               _t6_property(shift=False)),
+        Mutant("relu_dropped", "the same weights give F = I in a linear network (no ReLU)", _t6_property(relu=False)),
+    ],
+)
+
+
+def _linear_bound(plus=0.0, factor=1.0):
+    def prop(s, x):
+        m0, m1, m2, n1, n2 = s.shape
+        P1, _, _ = sphere_transition(x["U1"], x["L1"], n1)
+        P2, _, _ = sphere_transition(x["U2"], x["L2"], n2)
+        A = P2 @ P1 @ x["Wlin1"]  # m2 x m1
+        # the least-squares last layer W2 = A^+ gives F = A A^+, the projector onto col(A) (loss exactly
+        # m2 - rank), computed without forming A^+; otherwise a random last layer
+        F = xp.where(x["optimal"] <= 0.5, column_projector(A), A @ x["Wlin2"])
+        loss = xp.sum((F - xp.asarray(np.eye(m2))) ** 2)
+        bound = factor * (m2 - row_rank(F)) + plus
+        return Residual(xp.minimum(loss - bound, 0.0), xp.asarray(float(m2)) + loss)
+
+    return prop
+
+
+linear_lower_bound = Theorem(
+    id="tian2018.thm6.linear-lower-bound",
+    title="A linear network cannot fit the identity beyond its rank (Eckart-Young)",
+    source=SOURCE.at("Theorem 6, linear half", formalisation="t6"),
+    statement=(
+        r"For a linear network $F_\omega = P_2 P_1 F_0 W_1 W_2$ (any weights), "
+        r"$\|F_\omega - I\|_F^2 \ge m_\omega - \mathrm{rank}(F_\omega)$; equality for the least-squares last layer."
+    ),
+    property=_linear_bound(),
+    structure=T6_STRUCTURE,
+    sample=t6_sample,
+    tolerance=Tolerance(atol=0.0, rtol=1e-9, reason="loss is a sum of <= 25 squares of O(1) entries; rounding "
+                        "~1e-14 * (m + loss); the numeric rank threshold 1e-9 moves the bound by < 1e-9 * m"),
+    uses=["tian2018.thm6.expressibility"],
+    mutants=[
+        Mutant("bound_plus_one", "||F - I||^2 >= m - rank(F) + 1", _linear_bound(plus=1.0)),
+        Mutant("bound_doubled", "||F - I||^2 >= 2 (m - rank(F))", _linear_bound(factor=2.0)),
+    ],
+)
+
+# ============================================================================ T7
+
+#: (m_a rows of P, m_b columns, n columns of F, interior rows of P)
+#: n < m_b makes F rank-deficient; n <= m_b - 2 is needed to lose a vertex (see the finding in the T7 theorem)
+T7_SHAPES = [(3, 2, 2, 0), (3, 3, 3, 1), (4, 3, 3, 1), (4, 3, 4, 0), (5, 3, 4, 2), (4, 4, 5, 1), (4, 2, 3, 1),
+             (3, 3, 1, 0), (4, 4, 2, 0), (4, 3, 2, 1), (5, 4, 2, 1), (4, 4, 4, 2)]
+T7_STRUCTURE = st.fixed_dictionaries({"shape": st.sampled_from(T7_SHAPES)})
+
+
+def t7_sample(rng, s):
+    ma, mb, n, nint = s.shape
+    return {"logits": rng.normal((ma - nint, mb)) * 1.5, "L": rng.normal((max(nint, 1), ma - nint)),
+            "F": rng.reals((mb, n))}
+
+
+def t7_matrices(s, x):
+    ma, mb, n, nint = s.shape
+    V = softmax_rows(x["logits"])
+    P = xp.concatenate([V, softmax_rows(x["L"]) @ V], axis=0) if nint else V
+    return P, x["F"]
+
+
+def _t7_property(variant="claim"):
+    def prop(s, x):
+        P, F = t7_matrices(s, x)
+        PF = P @ F
+        if variant == "relu":
+            PF = xp.relu(PF)
+        vp = vertex_mask(P).astype(P.dtype)
+        vpf = vertex_mask(PF).astype(P.dtype)
+        if variant == "all_rows":
+            vpf = xp.ones_like(vpf)
+        zero = xp.zeros_like(vp)
+        return {"vertices": residual(vp, vpf, zero),
+                "all_vert": residual(xp.min(vp), xp.min(vpf), xp.asarray(0.0))}
+
+    return prop
+
+
+def _full_row_rank(s, x):
+    ma, mb, n, nint = s.shape
+    if n < mb:
+        return xp.asarray(False)
+    return row_rank(x["F"], 1e-6) == mb
+
+
+FULL_ROW_RANK = Assumption(
+    "full_row_rank", "F (m_beta x n) has rank m_beta: n >= m_beta and every row is at relative distance > 1e-6 from the span of the rows before it",
+    _full_row_rank,
+    "conditioning bound: hull distances of P (>= ~1e-3 for distinct softmax rows) shrink by at most sigma_min(F) "
+    "under x -> x F, so they stay far above the hull test's 1e-9",
+)
+
+
+def _t7_steps():
+    steps = []
+    # linearity: (sum lambda p_k) F = sum lambda (p_k F)
+    for mb, n in ((2, 2), (2, 3), (3, 3)):
+        F = sp.Matrix(mb, n, lambda i, j: sp.Symbol(f"F{i}{j}", real=True))
+        x = sp.Matrix(1, mb, lambda i, j: sp.Symbol(f"x{j}", real=True))
+        y = sp.Matrix(1, mb, lambda i, j: sp.Symbol(f"y{j}", real=True))
+        R = F.T * (F * F.T).inv()  # right inverse, exists iff rank F = m_b
+        t = sp.symbols(f"t0:{mb}", real=True)
+        lhs = ((x * F - y * F) * R)
+        steps.append(Equal(sum(ti * v for ti, v in zip(t, lhs)), sum(ti * v for ti, v in zip(t, x - y)),
+                           why=f"rank argument, F {mb}x{n}: with R = F^T (F F^T)^-1, (x F - y F) R = x - y, so x F = y F "
+                               "forces x = y (x -> x F is injective on row vectors; the map preserves and reflects convex "
+                               "combinations, hence vertices)"))
+    lam = sp.Symbol("lam", positive=True)
+    F = sp.Matrix(2, 2, lambda i, j: sp.Symbol(f"F{i}{j}", real=True))
+    a = sp.Matrix(1, 2, sp.symbols("a0:2", real=True))
+    b = sp.Matrix(1, 2, sp.symbols("b0:2", real=True))
+    t = sp.symbols("t0:2", real=True)
+    lhs = (lam * a + (1 - lam) * b) * F
+    rhs = lam * (a * F) + (1 - lam) * (b * F)
+    steps.append(Equal(sum(ti * v for ti, v in zip(t, lhs)), sum(ti * v for ti, v in zip(t, rhs)),
+                       why="linearity: a convex combination of rows stays one after x -> x F (non-vertices stay non-vertices)"))
+    return steps
+
+
+vertices_preserved = Theorem(
+    id="tian2018.thm7.vertices-preserved",
+    title="Full-row-rank F preserves the vertex set: vert(P F) = vert(P)",
+    source=SOURCE.at("Theorem 7", formalisation="t7"),
+    statement=(
+        r"If $F$ ($m_\beta \times n$) has full row rank, the rows of $P F$ that are vertices of their convex hull are "
+        r"exactly the rows of $P$ that are: $\mathrm{vert}(P F) = \mathrm{vert}(P)$; in particular $P F$ is all-vert iff $P$ is."
+    ),
+    property=_t7_property(),
+    structure=T7_STRUCTURE,
+    sample=t7_sample,
+    tolerance=Tolerance(atol=0.5, rtol=0.0, reason="vertex indicators are exactly 0 or 1 (decided by vertex_mask, "
+                        "tolerance 1e-9); any disagreement is a residual of 1"),
+    assumptions=[FULL_ROW_RANK],
+    derivation=Derivation(_t7_steps(), scope=up_to(3)),
+    mutants=[
+        Mutant("relu_preserves_vertices", "vert(ReLU(P F)) = vert(P)", _t7_property("relu")),
+        Mutant("every_row_a_vertex", "every row of P F is a vertex", _t7_property("all_rows")),
+    ],
+)
+
+#: (m rows of F, m' columns of P, n nodes >= m)
+RANK_SHAPES = [(2, 2, 2), (3, 3, 3), (4, 4, 4), (3, 4, 5), (4, 3, 6), (4, 4, 8)]
+
+
+def rank_sample(rng, s):
+    m, mp, n = s.shape
+    return {"logits": rng.normal((m, mp)) * 1.5, "W": rng.normal((mp, n))}
+
+
+def _rank_property(s, x):
+    F = xp.relu(softmax_rows(x["logits"]) @ x["W"])
+    m = s.shape[0]
+    return Residual(m - row_rank(F), xp.asarray(0.0))
+
+
+random_full_rank = Theorem(
+    id="tian2018.thm7.random-weights-full-rank",
+    title="Random weights give full-row-rank F = ReLU(P W) 'with probability 1' (stated non-theorem)",
+    source=SOURCE.at("remark after Theorem 7 ('with probability 1'), tested, not assumed: it is false", formalisation="t7"),
+    statement=(
+        r"(false) For a row-stochastic $P$ ($m \times m'$) and Gaussian $W$ ($m' \times n$, $n \ge m$), "
+        r"$F = \mathrm{ReLU}(P W)$ has full row rank almost surely. (A row of $P W$ is Gaussian, so it is entirely "
+        r"$\le 0$ with probability $2^{-n}$ and $F$ then has a zero row; each run measures the rate per shape.)"
+    ),
+    property=_rank_property,
+    structure=st.fixed_dictionaries({"shape": st.sampled_from(RANK_SHAPES)}),
+    sample=rank_sample,
+    tolerance=Tolerance(atol=0.5, rtol=0.0, reason="the residual is the integer rank deficit m - rank(F)"),
+    expect="false",
+    rates_on=[{"shape": shape} for shape in RANK_SHAPES],  # the measured rate is the finding
+    uses=["tian2018.thm7.vertices-preserved"],
+)
+
+# ============================================================================ T8 / T9: factorised instances
+
+#: a random partition {S_j} of beta's (2-4) binary factors into ordered blocks, one per alpha factor (2-3):
+#: contiguous or not, singletons (m_alpha = m_beta) or uneven blocks
+FACT_STRUCTURE = st.fixed_dictionaries({"partition": partitions(max_beta=4, max_alpha=3)})
+
+
+def _leak(rng, p_exact):
+    """0.0 with probability p_exact (the assumption holds exactly), else a normal (it fails)."""
+    return xp.where(rng.coin(p_exact), 0.0, rng.normal(()))
+
+
+def _base_sample(rng, s):
+    """Transition factors (logits) with an optional non-factorised mixing term, and weights with
+    an optional leak outside the blocks: what every theorem below draws."""
+    part = s.partition
+    na, nb = len(part), n_beta_of(part)
+    x = {f"L{j}": rng.normal((2, 2 ** len(S))) * 1.5 for j, S in enumerate(part)}
+    return x | {"Pnoise": rng.normal((2**na, 2**nb)), "Pmix": _leak(rng, 0.75),
+                "Wraw": rng.reals((nb, na)), "Wleak": _leak(rng, 0.75)}
+
+
+def _f_beta_sample(rng, s):
+    nb = n_beta_of(s.partition)
+    return {"fvals": rng.reals((nb, 2)), "Fnoise": rng.normal((2**nb, nb)), "Fmix": _leak(rng, 0.75)}
+
+
+def forward_sample(rng, s):
+    """T8: P, W, a disentangled F_beta (or not) and per-column BN gains and shifts."""
+    na = len(s.partition)
+    return _base_sample(rng, s) | _f_beta_sample(rng, s) | {"c1": rng.normal((na,)), "c0": rng.normal((na,))}
+
+
+def update_sample(rng, s):
+    """T9: as T8, plus the alpha factors' marginal probability vectors (logits), the gradient factors,
+    a centring leak, a non-disentangled G noise, the mean offset of the centring mutant and a step size."""
+    na = len(s.partition)
+    return _base_sample(rng, s) | _f_beta_sample(rng, s) | {
+        "plog": rng.normal((na, 2)), "graw": rng.reals((na, 2)), "uncentred": _leak(rng, 0.75),
+        "Gnoise": rng.normal((2**na, na)), "Gmix": _leak(rng, 0.75), "v": rng.normal((na,)) + 2.0,
+        "eta": xp.abs(rng.normal(())) + 0.1,
+    }
+
+
+def backward_sample(rng, s):
+    """The backward conjecture: P, W, the alpha prior (a product, or mixed), the alpha-side gradient
+    factors and beta's gates (logits)."""
+    na, nb = len(s.partition), n_beta_of(s.partition)
+    return _base_sample(rng, s) | {
+        "plog": rng.normal((na, 2)), "lamnoise": rng.normal((2**na,)), "lammix": _leak(rng, 0.75),
+        "gvals": rng.reals((na, 2)), "dlog": rng.normal((nb, 2)),
+    }
+
+
+def transition_of(s, x, order=None):
+    Ls = [x[f"L{j}"] for j in range(len(s.partition))]
+    return transition(s.partition, Ls, x["Pnoise"], x["Pmix"], order)
+
+
+def weights_of(s, x):
+    mask = xp.asarray(block_mask(s.partition))
+    return x["Wraw"] * (mask + (1.0 - mask) * x["Wleak"])
+
+
+def f_beta_of(s, x):
+    return disentangled_matrix(x["fvals"], n_beta_of(s.partition)) + x["Fmix"] * x["Fnoise"]
+
+
+def fact_parts(s, x, order=None):
+    """(P, F_beta, W) of a drawn instance."""
+    return transition_of(s, x, order), f_beta_of(s, x), weights_of(s, x)
+
+
+def _max_abs(a):
+    return xp.max(xp.abs(a))
+
+
+FACTORISED_P = Assumption(
+    "factorised_p", "P_ab = prod_j P_{S_j}[a_j, b|S_j] over the partition (max |P - product of its factor marginals| <= 1e-10)",
+    lambda s, x: factorisation_deviation(transition_of(s, x), s.partition) <= 1e-10,
+    "entries are probabilities <= 1 built from <= 3 softmax factors: rounding ~1e-16; a mixed (non-factorised) "
+    "draw deviates by O(0.01-0.1)",
+)
+DISENTANGLED_F = Assumption(
+    "disentangled_f_beta", "column k of F_beta depends on beta factor k only (deviation <= 1e-9 max|F|)",
+    lambda s, x: _max_abs(disentanglement_deviation(f_beta_of(s, x))) <= DIS_TOL * _max_abs(f_beta_of(s, x)),
+    "see is_disentangled: exact copies when disentangled, O(1) deviation otherwise",
+)
+SEPARABLE_W = Assumption(
+    "separable_w", "W_ba[k, j] = 0 for k outside S_j (|entry| <= 1e-12 max|W|)",
+    lambda s, x: _max_abs(separability_deviation(weights_of(s, x), s.partition)) <= SEP_TOL * _max_abs(weights_of(s, x)),
+    "the zeros are exact by construction; a leak is a normal multiple of the raw weights",
+)
+
+
+def _bn_cols(H, c1, c0):
+    mu = xp.mean(H, axis=0, keepdims=True)
+    var = xp.mean((H - mu) ** 2, axis=0, keepdims=True)
+    return c1[None, :] * (H - mu) / xp.sqrt(var + BN_EPS) + c0[None, :], xp.abs(c1)[None, :] / xp.sqrt(var + BN_EPS)
+
+
+ACTS = ("linear", "relu", "bn", "relu_bn")
+
+
+def _apply(act, H, c1, c0):
+    if act in ("relu", "relu_bn"):
+        H = xp.relu(H)
+    if act in ("bn", "relu_bn"):
+        H, _ = _bn_cols(H, c1, c0)
+    return H
+
+
+def local_forward(s, x, act, relu_first=False):
+    """Factor-level forward: column j of F_alpha is 1 (x) .. (x) fhat_j (x) .. (x) 1 with
+    fhat_j = act(P_{S_j} F_{S_j} W[S_j, j]) (a 2-vector; BN over the two values, uniformly)."""
+    part = s.partition
+    na = len(part)
+    cols = []
+    for j, S in enumerate(part):
+        Pj = softmax_rows(x[f"L{j}"])
+        Floc = local_event_matrix(x["fvals"], S)
+        w = x["Wraw"][list(S), j]
+        if relu_first:  # mutant: ReLU applied before the mixing by P
+            pre = Pj @ xp.relu(Floc @ w)
+        else:
+            pre = Pj @ (Floc @ w)
+        cols.append(pre)
+    H = xp.stack(cols, axis=1)  # 2 x n_alpha
+    H = _apply(act, H, x["c1"], x["c0"])
+    B = bits(na)
+    return xp.stack([H[:, j][B[:, j]] for j in range(na)], axis=1)
+
+
+def _t8_property(variant="claim"):
+    def prop(s, x):
+        order = tuple(reversed(range(len(s.partition)))) if variant == "kron_swapped" else None
+        P, F, W = fact_parts(s, x, order)
+        pre = P @ F @ W
+        pre_scale = xp.abs(P) @ xp.abs(F) @ xp.abs(W)
+        out = {}
+        for act in ACTS:
+            Fa = _apply(act, pre, x["c1"], x["c0"])
+            sc = pre_scale
+            if act in ("bn", "relu_bn"):
+                base = xp.relu(pre) if act == "relu_bn" else pre
+                _, gain = _bn_cols(base, x["c1"], x["c0"])
+                sc = gain * (pre_scale + xp.max(pre_scale, axis=0, keepdims=True)) + xp.abs(x["c0"])[None, :]
+            loc = local_forward(s, x, act, relu_first=(variant == "relu_first"))
+            if variant != "relu_first":
+                out[f"disentangled_{act}"] = residual(disentanglement_deviation(Fa), 0.0, sc)
+            out[f"local_{act}"] = residual(Fa, loc, sc)
+        return out
+
+    return prop
+
+
+T89_TOL = Tolerance(
+    atol=0.0, rtol=1e-10,
+    reason="entries are sums of <= 16 products of probabilities, activations and weights (scale |P||F||W|, times the BN "
+           "gain 1/sqrt(var + 1e-5) <= 316 where BN applies): rounding <~ 1e-13 * scale; 1e-10 leaves > 100x; "
+           "an entangled column deviates by O(0.1-1) of its scale",
+)
+
+
+def _kron(A, B):
+    return sp.Matrix(sp.kronecker_product(A, B))
+
+
+def _mat(name, r, c):
+    return sp.Matrix(r, c, lambda i, j: sp.Symbol(f"{name}{i}{j}", real=True))
+
+
+def _stoch(name, r, c):
+    """r x c row-stochastic with symbolic entries (last column = 1 - the others)."""
+    M = _mat(name, r, c - 1)
+    return M.row_join(sp.Matrix(r, 1, lambda i, j: 1 - sum(M.row(i))))
+
+
+def _tagged(M):
+    t = sp.symbols(f"t0:{len(M)}", real=True)
+    return sum(ti * v for ti, v in zip(t, M))
+
+
+def _t8_steps():
+    steps = []
+    for cb in (2, 4):  # factor shapes 2 x 2 and 2 x 4 (|S_j| = 1, 2)
+        for cc in (2, 4):
+            A, B = _stoch("a", 2, cb), _stoch("b", 2, cc)
+            f = _mat("f", cb, 1)
+            g = _mat("g", cc, 1)
+            one_c, one_b = sp.ones(cc, 1), sp.ones(cb, 1)
+            steps.append(Equal(_tagged(_kron(A, B) * _kron(f, one_c)), _tagged(_kron(A * f, sp.ones(2, 1))),
+                               why=f"(A (x) B)(f (x) 1) = (A f) (x) 1 for row-stochastic B (A 2x{cb}, B 2x{cc}): a column "
+                                   "reading only S_1 depends only on alpha factor 1"))
+            steps.append(Equal(_tagged(_kron(A, B) * _kron(one_b, g)), _tagged(_kron(sp.ones(2, 1), B * g)),
+                               why=f"(A (x) B)(1 (x) g) = 1 (x) (B g) for row-stochastic A (A 2x{cb}, B 2x{cc})"))
+    h = sp.symbols("h0:2", real=True)
+    c1, c0 = sp.symbols("c1 c0", real=True)
+    eps = sp.Symbol("epsilon", positive=True)
+
+    def bn(v):
+        mu = sum(v) / len(v)
+        var = sum((vi - mu) ** 2 for vi in v) / len(v)
+        return [c1 * (vi - mu) / sp.sqrt(var + eps) + c0 for vi in v]
+
+    rep = [h[0], h[1], h[0], h[1]]  # 1 (x) h: the column on 2 factors
+    t = sp.symbols("t0:4", real=True)
+    steps.append(Equal(sum(ti * v for ti, v in zip(t, bn(rep))), sum(ti * v for ti, v in zip(t, bn(list(h)) * 2)),
+                       why="per-column BN of 1 (x) h is 1 (x) BN(h): the mean and biased variance over the events are "
+                           "those of h (uniform weights)"))
+    steps.append(Equal(_tagged(sp.Matrix([sp.Max(v, 0) for v in rep])), _tagged(sp.Matrix([sp.Max(v, 0) for v in list(h) * 2])),
+                       why="entrywise ReLU of 1 (x) h is 1 (x) ReLU(h)"))
+    return steps
+
+
+disentangled_forward = Theorem(
+    id="tian2018.thm8.disentangled-forward",
+    title="Factorised transitions and separable weights keep a representation disentangled (forward)",
+    source=SOURCE.at("Theorem 8 [forward disentanglement]", formalisation="t8"),
+    statement=(
+        r"Binary factors, events in lexicographic order. If $P_{\alpha\beta} = \bigotimes_j P_{S_j}$ over a partition "
+        r"$\{S_j\}$ of $\beta$'s factors, $W_{\beta\alpha}$ is separable ($W[k, j] = 0$ for $k \notin S_j$) and $F_\beta$ is "
+        r"disentangled (column $k = 1 \otimes \dots \otimes f_k \otimes \dots \otimes 1$), then "
+        r"$F_\alpha = h(P_{\alpha\beta} F_\beta W_{\beta\alpha})$ is disentangled for $h$ = identity, ReLU, per-column BN, "
+        r"ReLU then BN, with column $j = 1 \otimes \dots \otimes h(P_{S_j} F_{S_j} W_{S_j, j}) \otimes \dots \otimes 1$."
+    ),
+    property=_t8_property(),
+    structure=FACT_STRUCTURE,
+    sample=forward_sample,
+    tolerance=T89_TOL,
+    assumptions=[FACTORISED_P, SEPARABLE_W, DISENTANGLED_F],
+    uses=["tian2018.thm4.matrix-form"],
+    derivation=Derivation(_t8_steps(), scope=up_to(2)),
+    mutants=[
+        Mutant("kron_order_swapped", "P built with the Kronecker factors in reversed order (alpha factor j reads block "
+               "S_{n-1-j}) still gives the disentangled F_alpha with the factor-level formula", _t8_property("kron_swapped")),
+        Mutant("relu_before_mixing", "factor-level formula with ReLU applied before the mixing by P_{S_j}: "
+               "fhat_j = P_{S_j} ReLU(F_{S_j} W_{S_j, j})", _t8_property("relu_first")),
+    ],
+)
+
+# ---------------------------------------------------------------------------- T9
+
+
+def gradient_parts(s, x, reverse=False, offset=False):
+    """G~_alpha (m_alpha x n_alpha): column j = p_1 (x) .. (x) gt_j (x) .. (x) p_n (+ Gmix * noise);
+    gt_j = graw_j - (1 - uncentred-leak) ... centred: gt_j = graw_j - mean(graw_j) + uncentred * 1."""
+    na = len(s.partition)
+    p = softmax_rows(x["plog"])
+    gt = x["graw"] - xp.mean(x["graw"], axis=1, keepdims=True) + x["uncentred"]
+    cols = []
+    for j in range(na):
+        g = gt[j] + (x["v"][j] * p[j] if offset else 0.0)
+        vs = [g if i == j else p[i] for i in range(na)]
+        if reverse:
+            vs = vs[::-1]
+        cols.append(kron_all(vs))
+    G = xp.stack(cols, axis=1) + x["Gmix"] * x["Gnoise"]
+    return G, gt, p
+
+
+def _t9_property(variant="claim"):
+    def prop(s, x):
+        part = s.partition
+        P, F, W = fact_parts(s, x)
+        G, gt, p = gradient_parts(s, x, reverse=(variant == "kron_swapped"), offset=(variant == "uncentred"))
+        PF = P @ F
+        if variant == "p_for_pt":
+            if P.shape[0] == P.shape[1]:
+                dW = xp.transpose(F) @ P @ G
+                sc = xp.transpose(xp.abs(F)) @ xp.abs(P) @ xp.abs(G)
+            else:  # shapes do not allow P in place of P^T: the mutant says nothing here
+                dW, sc = xp.transpose(PF) @ G, xp.transpose(xp.abs(PF)) @ xp.abs(G)
+        else:
+            dW = xp.transpose(PF) @ G
+            sc = xp.transpose(xp.abs(PF)) @ xp.abs(G)
+        mask = xp.asarray(block_mask(part))
+        Wn = W + x["eta"] * dW
+        # factor-level formula on the blocks: Delta W[k, j] = (P_{S_j} F_{S_j})[:, k]^T gt_j
+        loc = xp.zeros_like(dW)
+        for j, S in enumerate(part):
+            u = softmax_rows(x[f"L{j}"]) @ local_event_matrix(x["fvals"], S)  # 2 x |S|
+            vals = xp.transpose(u) @ gt[j]
+            onehot = np.zeros((dW.shape[0], len(S)))
+            onehot[list(S), range(len(S))] = 1.0
+            ej = np.zeros((dW.shape[1],))
+            ej[j] = 1.0
+            loc = loc + xp.asarray(onehot) @ vals[:, None] * xp.asarray(ej)[None, :]
+        return {
+            "update_separable": residual(separability_deviation(dW, part), 0.0, sc),
+            "weights_stay_separable": residual(separability_deviation(Wn, part), 0.0, x["eta"] * sc + xp.abs(W)),
+            "local": residual(dW * mask, loc, sc),
+        }
+
+    return prop
+
+
+CENTRED_G = Assumption(
+    "centred_g", "1^T gt_j = 0 for every gradient factor (|sum| <= 1e-12 sum|gt_j|), as Batch Norm guarantees",
+    lambda s, x: xp.all(xp.abs(xp.sum(gradient_parts(s, x)[1], axis=1))
+                        <= 1e-12 * (xp.sum(xp.abs(gradient_parts(s, x)[1]), axis=1) + 1e-300)),
+    "centring is a subtraction of the mean of two numbers: rounding ~1e-16 relative",
+)
+
+
+def _g_disentangled(s, x):
+    na = len(s.partition)
+    G, _, p = gradient_parts(s, x)
+    devs = []
+    for j in range(na):
+        A, _ = averaging_matrices(na, (j,))
+        v = 2.0 ** (na - 1) * (xp.asarray(A) @ G[:, j])  # sum over the other factors
+        rec = kron_all([v if i == j else p[i] for i in range(na)])
+        devs.append(xp.max(xp.abs(G[:, j] - rec)))
+    return xp.max(xp.stack(devs)) <= DIS_TOL * (_max_abs(G) + 1e-300)
+
+
+DISENTANGLED_G = Assumption(
+    "disentangled_g", "column j of G~_alpha is p_1 (x) .. (x) gt_j (x) .. (x) p_n with the alpha factors' marginal "
+    "probability vectors p_i (deviation <= 1e-9 max|G|)", _g_disentangled,
+    "a product-form column is reconstructed from its marginal to rounding (~1e-16); noise makes O(1) deviations",
+)
+
+
+def _t9_steps():
+    steps = []
+    for cb, cc in ((2, 2), (2, 4), (4, 2)):
+        A, B = _stoch("a", 2, cb), _stoch("b", 2, cc)
+        f = _mat("f", cb, 1)
+        p = sp.Matrix([sp.Symbol("p0", real=True), 1 - sp.Symbol("p0", real=True)])
+        g = sp.Symbol("g", real=True)
+        gt = sp.Matrix([g, -g])
+        col = _kron(A, B) * _kron(f, sp.ones(cc, 1))  # (P F)[:, k], k in S_1
+        steps.append(Equal((col.T * _kron(p, gt))[0, 0], 0,
+                           why=f"off-block entry of Delta W (A 2x{cb}, B 2x{cc}): ((A f) (x) 1)^T (p (x) gt) = "
+                               "(f^T A^T p)(1^T gt) = 0 because 1^T gt = 0"))
+        steps.append(Equal((col.T * _kron(gt, p))[0, 0], (f.T * A.T * gt)[0, 0],
+                           why=f"on-block entry (A 2x{cb}, B 2x{cc}): ((A f) (x) 1)^T (gt (x) p) = (A f)^T gt (1^T p = 1)"))
+    return steps
+
+
+def _uncentred_derivation():
+    A, B = _stoch("a", 2, 2), _stoch("b", 2, 2)
+    f = _mat("f", 2, 1)
+    p = sp.Matrix([sp.Symbol("p0", real=True), 1 - sp.Symbol("p0", real=True)])
+    g = sp.Matrix(sp.symbols("g0:2", real=True))
+    col = _kron(A, B) * _kron(f, sp.ones(2, 1))
+    return Derivation([Equal((col.T * _kron(p, g))[0, 0], 0,
+                             why="off-block entry vanishes for an uncentred gt = (g0, g1)")], scope=up_to(2))
+
+
+update_separable = Theorem(
+    id="tian2018.thm9.update-separable",
+    title="The weight update keeps separability (needs a centred gradient)",
+    source=SOURCE.at("Theorem 9 [weight update] (G~ = Lambda_alpha G_alpha)", formalisation="t9"),
+    statement=(
+        r"Under a factorised $P_{\alpha\beta}$, disentangled $F_\beta$, separable $W_{\beta\alpha}$ and a disentangled "
+        r"centred gradient $\tilde G_\alpha$ (column $j = p_1 \otimes \dots \otimes \tilde g_j \otimes \dots \otimes p_n$, "
+        r"$\mathbf{1}^\top \tilde g_j = 0$), $\Delta W_{\beta\alpha} = (P_{\alpha\beta} F_\beta)^\top \tilde G_\alpha$ is "
+        r"separable, with $\Delta W[k, j] = (P_{S_j} F_{S_j})[:, k]^\top \tilde g_j$ on the blocks, so "
+        r"$W + \eta \Delta W$ stays separable."
+    ),
+    property=_t9_property(),
+    structure=FACT_STRUCTURE,
+    sample=update_sample,
+    tolerance=T89_TOL,
+    assumptions=[FACTORISED_P, DISENTANGLED_F, SEPARABLE_W, DISENTANGLED_G, CENTRED_G],
+    uses=["tian2018.thm8.disentangled-forward", "tian2018.thm5.bn-projection"],
+    derivation=Derivation(_t9_steps(), scope=up_to(2)),
+    mutants=[
+        Mutant("centring_dropped", "the update is separable with the uncentred gradient gt_j + v_j p_j (the mean "
+               "component Batch Norm removes)", _t9_property("uncentred"), derivation=_uncentred_derivation()),
+        Mutant("p_in_place_of_pt", "Delta W = F_beta^T P G~ (P in place of P^T; only where P is square)",
+               _t9_property("p_for_pt")),
+        Mutant("kron_order_swapped", "G~ columns built with the Kronecker factors in reversed order",
+               _t9_property("kron_swapped")),
+    ],
+)
+
+# ============================================================================ open conjecture: backward
+
+
+def _backward(s, x, normalise="posterior"):
+    """G_beta = D_beta o Lambda_beta^-1 P^T Lambda_alpha G_alpha W^T (single parent), with
+    Lambda_alpha = diag(kron(p_i)) (+ lammix * noise), G_alpha disentangled (column j = g_j on
+    factor j), D_beta the disentangled 0/1 gate of F_beta."""
+    part = s.partition
+    na, nb = len(part), n_beta_of(part)
+    P, W = transition_of(s, x), weights_of(s, x)
+    p = softmax_rows(x["plog"])
+    lam_log = xp.log(kron_all([p[i] for i in range(na)])) + x["lammix"] * x["lamnoise"]
+    lam_a = softmax_rows(lam_log[None, :])[0]
+    lam_b = xp.transpose(P) @ lam_a
+    if normalise == "none":  # mutant: the joint P(a, b) in place of the posterior P(a | b)
+        lam_b = xp.ones_like(lam_b)
+    elif normalise == "uniform_prior":  # mutant: Lambda_beta from a uniform prior on alpha
+        lam_b = xp.transpose(P) @ (xp.ones_like(lam_a) / lam_a.shape[0])
+    Ga = disentangled_matrix(x["gvals"], na)
+    D = disentangled_matrix(xp.heaviside(x["dlog"]), nb)
+    core = (xp.transpose(P) @ (lam_a[:, None] * Ga)) / lam_b[:, None]
+    Gb = D * (core @ xp.transpose(W))
+    scale = D * (((xp.transpose(P) @ (lam_a[:, None] * xp.abs(Ga))) / lam_b[:, None]) @ xp.transpose(xp.abs(W)))
+    return Gb, scale
+
+
+def _conj_property(groups_of_k, normalise="posterior"):
+    def prop(s, x):
+        Gb, scale = _backward(s, x, normalise)
+        return residual(disentanglement_deviation(Gb, groups_of_k(s)), 0.0, scale)
+
+    return prop
+
+
+def _own_block(s):
+    part = s.partition
+    nb = n_beta_of(part)
+    out = [None] * nb
+    for S in part:
+        for k in S:
+            out[k] = tuple(S)
+    return tuple(out)
+
+
+PRODUCT_PRIOR = Assumption(
+    "product_prior", "Lambda_alpha = diag(p_1 (x) ... (x) p_n): alpha's factors are independent a priori",
+    lambda s, x: x["lammix"] == 0.0, "exact: the prior is built as a product unless a mixing term is drawn",
+)
+
+backward_conjecture = Theorem(
+    id="tian2018.conj.backward-disentangled",
+    title="Open conjecture: backward disentanglement (single parent) -- refuted as stated",
+    source=SOURCE.at("poster 'Backward disentanglement: still in progress' -- open conjecture (single-parent "
+                     "case); search finds it false as stated, see the corrected block form beside it"),
+    statement=(
+        r"(open conjecture; false as stated) Single parent $\alpha$. With factorised $P_{\alpha\beta}$, separable $W$, "
+        r"disentangled gates $D_\beta$ (those of a disentangled $F_\beta$), product prior $\Lambda_\alpha$ and disentangled $G_\alpha$, "
+        r"$G_\beta = D_\beta \circ \Lambda_\beta^{-1} P_{\alpha\beta}^\top \Lambda_\alpha G_\alpha W^\top$ is disentangled: "
+        r"column $k$ depends on $\beta$ factor $k$ only."
+    ),
+    property=_conj_property(lambda s: None),
+    structure=FACT_STRUCTURE,
+    sample=backward_sample,
+    tolerance=T89_TOL,
+    assumptions=[FACTORISED_P, SEPARABLE_W, PRODUCT_PRIOR],
+    expect="false",
+    uses=["tian2018.thm8.disentangled-forward", "tian2018.thm4.matrix-form"],
+)
+
+backward_block = Theorem(
+    id="tian2018.conj.backward-block-disentangled",
+    title="Backward disentanglement holds blockwise: column k of G_beta depends only on k's block S_j",
+    source=SOURCE.at("corrected form of the open backward conjecture (this project's finding)"),
+    statement=(
+        r"Under the conjecture's hypotheses, column $k \in S_j$ of $G_\beta$ depends only on $\beta$'s factors in $S_j$ "
+        r"(the posterior $P(z_\alpha[j] \mid z_\beta)$ depends on $z_\beta|_{S_j}$ only); it is disentangled when every "
+        r"block is a single factor."
+    ),
+    property=_conj_property(_own_block),
+    structure=FACT_STRUCTURE,
+    sample=backward_sample,
+    tolerance=T89_TOL,
+    assumptions=[FACTORISED_P, SEPARABLE_W, PRODUCT_PRIOR],
+    mutants=[
+        Mutant("joint_for_posterior", "the same with Lambda_beta^-1 dropped (the joint P(z_alpha, z_beta) in place "
+               "of the posterior: it carries the other blocks' marginals)", _conj_property(_own_block, "none")),
+        Mutant("uniform_prior_normaliser", "the same with Lambda_beta computed from a uniform prior on alpha",
+               _conj_property(_own_block, "uniform_prior")),
+    ],
+    uses=["tian2018.conj.backward-disentangled"],
+)

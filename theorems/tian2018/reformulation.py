@@ -1,0 +1,551 @@
+"""Tian (2018), "A theoretical framework for deep locally connected ReLU network": the
+reformulation of a locally connected student in terms of a teacher's summarisation variables
+(formalisations T1-T4).
+
+Every instance is a finite teacher and a student (:mod:`verify.models.teacher`): all 2^d inputs with a
+random positive P(x), a region tree (siblings may overlap), summarisation tables (lossless,
+XOR, or the label itself at the top) and random student weights. Every conditional expectation
+is then a finite sum, computed exactly, so each identity is checked to rounding.
+
+Statements are this project's formalisation (docs: formalisations T1-T4); the paper's poster gives
+the vocabulary (focus, broadness, decorrelation, matrix form), not verbatim equations. The
+weight-update identity needs a decorrelation the paper uses but does not list
+(``update_decorrelation``), and the forward identity needs the gate/activation decorrelation at
+the parent node; both are separate, named assumptions here so that ablation can test them.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import numpy as np
+import sympy as sp
+
+from theorems.sources import TIAN
+from verify import Assumption, Derivation, Equal, Mutant, Residual, Theorem, Tolerance, up_to, xp
+from verify.models import teacher as TT
+
+CONVENTIONS = (
+    "Gate f'(x) = [pre-activation > 0] (ReLU'(0) = 0); the top (C = 2 outputs) is linear; the bias, when "
+    "present, is inside the pre-activation, so the forward identity reads f_j = f'_j (sum_k w_jk f_k + b_j). "
+    "Gradient g = -dL/df with L = |f_top - onehot(y)|^2 / 2 (g_top = onehot(y) - f_top). P(x) = softmax(logits) "
+    "> 0 for every input, so every conditional expectation is defined. Conditioned quantities are exact "
+    "finite sums over all 2^d inputs."
+)
+SOURCE = TIAN.with_conventions(CONVENTIONS)
+
+# Each conditioned quantity is a ratio of sums over at most N = 2^d <= 4096 positive-weighted terms
+# (error <= N eps relative to the sum of |terms|, ~5e-13 at d = 12), chained through at most three
+# such averages and one matmul per identity. Scales are built from conditional expectations of
+# absolute values, i.e. the size of every term that cancels. rtol = 1e-9 leaves a margin of 1000x;
+# the violations the lossy teachers produce are O(0.01-1) relative.
+TOL = Tolerance(
+    atol=0.0, rtol=1e-9,
+    reason="ratios of sums of <= 4096 terms, chained <= 3 times: error <~ 1e-12 * scale; 1000x margin; "
+           "lossy-teacher violations are O(0.01-1) relative",
+)
+
+#: a condition holds when its deviation (a probability difference or a relative covariance) is below this
+COND_TOL = 1e-9
+COND_REASON = ("deviations are differences of ratios of <= 4096-term sums of probabilities (rounding <~ 1e-12); "
+               "a violated condition is off by >= ~1e-3 on these teachers")
+
+# ----------------------------------------------------------------------------- assumptions
+
+
+def _below(fn):
+    return lambda s, x: fn(s, x) <= COND_TOL
+
+
+FOCUS = Assumption(
+    "focus", "P(x_beta | z_alpha, z_beta) = P(x_beta | z_beta) for every child beta of alpha (max deviation <= 1e-9)",
+    _below(TT.focus_deviation), COND_REASON)
+BROADNESS = Assumption(
+    "broadness", "P(x_alpha | z_alpha, z_beta) = P(x_alpha | z_alpha) for every child beta of alpha (max deviation <= 1e-9)",
+    _below(TT.broadness_deviation), COND_REASON)
+DECORRELATION = Assumption(
+    "decorrelation",
+    "at every non-top node, given its own region's variable, the gate f' is uncorrelated with the raw activation "
+    "(pre-activation) and with the raw gradient sum_j w_jk g_j (|Cov| / E|.| <= 1e-9)",
+    _below(TT.decorrelation_deviation), COND_REASON)
+DECORRELATION_FORWARD = Assumption(
+    "decorrelation_forward",
+    "at every non-leaf non-top node j, Cov(f'_j, pre-activation_j | z_alpha) = 0 (relative, <= 1e-9)",
+    _below(lambda s, x: TT.decorrelation_deviation(s, x, forward=True, backward=False)), COND_REASON)
+DECORRELATION_BACKWARD = Assumption(
+    "decorrelation_backward",
+    "at every non-top node k, Cov(f'_k, sum_j w_jk g_j | z_beta) = 0 (relative, <= 1e-9)",
+    _below(lambda s, x: TT.decorrelation_deviation(s, x, forward=False, backward=True)), COND_REASON)
+UPDATE_DECORRELATION = Assumption(
+    "update_decorrelation",
+    "for every edge, Cov(f_k, g_j | z_alpha) = 0 for j on alpha and k on beta (relative, <= 1e-9); used by the "
+    "paper for the weight update but not listed",
+    _below(TT.update_decorrelation_deviation), COND_REASON)
+LOSSLESS = Assumption(
+    "lossless_teacher", "P(x_r | z_r) is a point mass for every region r, the top included (max 1 - P <= 1e-9)",
+    _below(TT.lossless_deviation), COND_REASON)
+LOSSLESS_BELOW_TOP = Assumption(
+    "lossless_below_top", "P(x_r | z_r) is a point mass for every region below the top (max 1 - P <= 1e-9)",
+    _below(lambda s, x: TT.lossless_deviation(s, x, top=False)), COND_REASON)
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _flat(v):
+    return xp.reshape(v, (-1,))
+
+
+def _collect(items):
+    """[(lhs, rhs, scale), ...] of various shapes -> one Residual."""
+    return Residual(xp.concatenate([_flat(l - r) for l, r, _ in items]),
+                    xp.concatenate([_flat(xp.abs(sc)) for _, _, sc in items]))
+
+
+def _T(m):
+    return xp.transpose(m)
+
+
+@functools.cache
+def _content_map(tree, teacher, a, b):
+    """For each content of region a, the content of its sub-region b (b inside a)."""
+    T = TT.tables(tree, teacher)
+    out = np.zeros(T.mc[a], dtype=np.int64)
+    out[T.cid[a]] = T.cid[b]
+    return out
+
+
+# ----------------------------------------------------------------------------- T1
+
+
+def _t1(variant="claim"):
+    def prop(s, x):
+        T = TT.tables_of(s)
+        net = TT.forward_backward(s, x)
+        p = net["p"]
+        rec, tow = [], []
+        for a, b in T.edges:
+            W = x[TT.edge_weight(a, b)]
+            cb, mb, ca, ma = T.cid[b], T.mc[b], T.cid[a], T.mc[a]
+            lhs = TT.cond_mean(p, net["G"][b], cb, mb)  # g_k(x_k) = E[g_k(x) | x_k]
+            gate = TT.cond_mean(p, net["D"][b], cb, mb)  # f'_k(x_k): constant on the event
+            Gj_xj = TT.cond_mean(p, net["G"][a], ca, ma)  # g_j(x_j)
+            direct = TT.cond_mean(p, net["G"][a], cb, mb)  # g_j(x_k) = E[g_j(x) | x_k]
+            if variant == "tower_unweighted":
+                cmap = _content_map(s["tree"], s["teacher"], a, b)
+                tower = TT.segsum(Gj_xj, cmap, mb) / TT.segsum(xp.ones((ma,)), cmap, mb)[:, None]
+            else:
+                tower = TT.cond_mean(p, Gj_xj[ca], cb, mb)  # E_{x_j | x_k}[g_j(x_j)]
+            absG = TT.cond_mean(p, xp.abs(net["G"][a]), cb, mb)
+            if variant == "gating_from_parent":
+                rhs = (TT.cond_mean(p, net["D"][a], cb, mb) * tower) @ _T(W)
+            elif variant == "no_gating":
+                rhs = tower @ _T(W)
+            else:
+                rhs = gate * (tower @ _T(W))
+            rec.append((lhs, rhs, TT.cond_mean(p, xp.abs(net["G"][b]), cb, mb) + absG @ _T(xp.abs(W))))
+            tow.append((direct, tower, absG))
+        return {"recursion": _collect(rec), "tower": _collect(tow)}
+
+    return prop
+
+
+def _tower_steps(max_d=3):
+    """Tower property with symbolic probabilities: E[g | x_k] = sum_{x_j} P(x_j | x_k) E[g | x_j]
+    for nested prefix regions k within j within the input, d <= max_d; and the recursion step:
+    a gate constant on {x_k} leaves the conditional expectation."""
+    steps = []
+    for d in range(1, max_d + 1):
+        xs = list(itertools.product([0, 1], repeat=d))
+        p = {x: sp.Symbol("p_" + "".join(map(str, x)), positive=True) for x in xs}
+        g = {x: sp.Symbol("g_" + "".join(map(str, x)), real=True) for x in xs}
+        for kk in range(1, d + 1):
+            for jj in range(kk, d + 1):
+                if (kk, jj) not in {(1, d), (d - 1, d), (1, 2)} and d > 2:
+                    continue  # d = 3: the nestings (1 in 3), (2 in 3), (1 in 2) cover every gap
+                terms = []
+                for xk in itertools.product([0, 1], repeat=kk):
+                    on_k = [x for x in xs if x[:kk] == xk]
+                    Pk = sum(p[x] for x in on_k)
+                    lhs = sum(p[x] * g[x] for x in on_k) / Pk
+                    rhs = 0
+                    for xj in itertools.product([0, 1], repeat=jj):
+                        if xj[:kk] != xk:
+                            continue
+                        on_j = [x for x in xs if x[:jj] == xj]
+                        Pj = sum(p[x] for x in on_j)
+                        rhs += (Pj / Pk) * (sum(p[x] * g[x] for x in on_j) / Pj)
+                    terms.append((lhs, rhs))
+                t = sp.symbols(f"t0:{len(terms)}", real=True)
+                steps.append(Equal(sum(ti * l for ti, (l, _) in zip(t, terms)), sum(ti * r for ti, (_, r) in zip(t, terms)),
+                                   why=f"tower, d = {d}: x_k = first {kk} pixels inside x_j = first {jj}; every value of "
+                                       "x_k at once (independent multipliers t)"))
+    # recursion: E[f'_k r | x_k] = f'_k(x_k) E[r | x_k] when f'_k is a function of x_k
+    p = sp.symbols("p0:4", positive=True)
+    r = sp.symbols("r0:4", real=True)
+    dk = sp.Symbol("dk", real=True)
+    steps.append(Equal(sum(pi * dk * ri for pi, ri in zip(p, r)) / sum(p), dk * sum(pi * ri for pi, ri in zip(p, r)) / sum(p),
+                       why="a gate constant on the event {x_k} (f'_k depends on x_k only) leaves the conditional expectation"))
+    return steps
+
+
+marginalised_gradient = Theorem(
+    id="tian2018.thm1.marginalised-gradient",
+    title="Recursive marginalised gradient (tower property)",
+    source=SOURCE.at("Theorem 1", formalisation="t1"),
+    statement=(
+        r"For any distribution P(x), with $g_j(x_k) = \mathbb{E}[g_j(x) \mid x_k]$ and $k$ a child node of $j$ "
+        r"(region of $k$ inside region of $j$, siblings may overlap): "
+        r"$g_k(x_k) = f'_k(x_k) \sum_{j \in pa(k)} w_{jk}\, g_j(x_k)$ and $g_j(x_k) = \mathbb{E}_{x_j \mid x_k}[g_j(x_j)]$."
+    ),
+    property=_t1(),
+    structure=TT.teacher_structures(teachers=["lossless", "xor_all"]),
+    sample=TT.sample_network,
+    tolerance=TOL,
+    derivation=Derivation(_tower_steps(), scope=up_to(3)),
+    mutants=[
+        Mutant("gating_from_parent", "g_k(x_k) = sum_j w_jk f'_j(x_k) g_j(x_k): the parent's gate, not the child's",
+               _t1("gating_from_parent")),
+        Mutant("no_gating", "g_k(x_k) = sum_j w_jk g_j(x_k) (gate dropped)", _t1("no_gating")),
+        Mutant("tower_unweighted", "g_j(x_k) = unweighted mean of g_j(x_j) over the x_j consistent with x_k",
+               _t1("tower_unweighted")),
+    ],
+)
+
+# ----------------------------------------------------------------------------- T2 / T3 / T4 residuals
+
+
+def _abs_mean(p, H, ids, m):
+    return TT.cond_mean(p, xp.abs(H), ids, m)
+
+
+def reformulation_terms(s, x, variant="claim"):
+    """(lhs, rhs, scale) lists for the forward, backward and update identities, T2's scalar form:
+    E_{z_beta|z_alpha}[f_k(z_beta)] is the conditional expectation of the function z_beta -> f_k(z_beta)."""
+    T = TT.tables_of(s)
+    net = TT.forward_backward(s, x)
+    E = TT.event_matrices(s, x, net)
+    p = net["p"]
+    fwd, bwd, upd = [], [], []
+    for a in range(len(T.regions)):
+        if T.is_leaf(a):
+            continue
+        za, ma = T.zid[a], T.mz[a]
+        pre, pre_abs = x[TT.bias(a)][None, :], xp.abs(x[TT.bias(a)])[None, :]
+        for b in T.children(a):
+            W = x[TT.edge_weight(a, b)]
+            PF = TT.cond_mean(p, E["F"][b][T.zid[b]], za, ma)
+            pre = pre + PF @ W
+            pre_abs = pre_abs + TT.cond_mean(p, _abs_mean(p, net["F"][b], T.zid[b], T.mz[b])[T.zid[b]], za, ma) @ xp.abs(W)
+        gate = E["D"][a]
+        rhs = pre if variant == "forward_no_gate" else gate * pre
+        fwd.append((E["F"][a], rhs, _abs_mean(p, net["F"][a], za, ma) + gate * pre_abs))
+    for a, b in T.edges:
+        W = x[TT.edge_weight(a, b)]
+        za, ma, zb, mb = T.zid[a], T.mz[a], T.zid[b], T.mz[b]
+        if variant == "backward_conditional_reversed":  # sum_a P(z_beta = b | z_alpha = a) g_j(a)
+            Ga = _T(E["P"][(a, b)]) @ E["G"][a]
+        else:
+            Ga = TT.cond_mean(p, E["G"][a][za], zb, mb)  # E_{z_alpha | z_beta}[g_j(z_alpha)]
+        gate = E["D"][b]
+        if variant == "backward_gate_of_parent":
+            rhs = TT.cond_mean(p, E["D"][a][za] * E["G"][a][za], zb, mb) @ _T(W)
+        else:
+            rhs = gate * (Ga @ _T(W))
+        tower_abs = (TT.cond_mean(p, _abs_mean(p, net["G"][a], za, ma)[za], zb, mb)  # E_{z_a|z_b} E[|g_j| | z_a]
+                     + _abs_mean(p, net["G"][a], zb, mb))
+        if variant == "backward_conditional_reversed":
+            tower_abs = tower_abs + _T(E["P"][(a, b)]) @ _abs_mean(p, net["G"][a], za, ma)
+        scale = _abs_mean(p, net["G"][b], zb, mb) + gate * (tower_abs @ _T(xp.abs(W)))
+        bwd.append((E["G"][b], rhs, scale))
+        Fb, Gat = net["F"][b], net["G"][a]
+        exact = _T(p[:, None] * Fb) @ Gat  # Delta w_jk = E_x[f_k g_j] at [k, j]
+        PF = TT.cond_mean(p, E["F"][b][zb], za, ma)
+        if variant == "update_product_of_marginals":
+            reform = _T(xp.sum(p[:, None] * Fb, axis=0)[None, :]) @ xp.sum(p[:, None] * Gat, axis=0)[None, :]
+        else:
+            reform = _T(PF) @ (E["lam"][a][:, None] * E["G"][a])
+        upd.append((exact, reform, _T(p[:, None] * xp.abs(Fb)) @ xp.abs(Gat)
+                    + _T(xp.abs(PF)) @ (E["lam"][a][:, None] * _abs_mean(p, Gat, za, ma))))
+    return fwd, bwd, upd
+
+
+def _reform(parts=("forward", "backward"), variant="claim"):
+    def prop(s, x):
+        fwd, bwd, upd = reformulation_terms(s, x, variant)
+        got = {"forward": fwd, "backward": bwd, "update": upd}
+        return {k: _collect(got[k]) for k in parts}
+
+    return prop
+
+
+def matrix_form_terms(s, x, variant="claim"):
+    """T4: F_a = D_a o (sum_b P_ab F_b W_ba + 1 b^T); G_b = D_b o Lambda_b^-1 P_ab^T Lambda_a G_a W_ba^T;
+    Delta W_ba = (P_ab F_b)^T Lambda_a G_a, with explicit event matrices."""
+    T = TT.tables_of(s)
+    net = TT.forward_backward(s, x)
+    E = TT.event_matrices(s, x, net)
+    p = net["p"]
+    fwd, bwd, upd = [], [], []
+    for a in range(len(T.regions)):
+        if T.is_leaf(a):
+            continue
+        za, ma = T.zid[a], T.mz[a]
+        pre, pre_abs = x[TT.bias(a)][None, :], xp.abs(x[TT.bias(a)])[None, :]
+        for b in T.children(a):
+            W, P = x[TT.edge_weight(a, b)], E["P"][(a, b)]
+            if variant == "p_transposed":  # P(z_alpha | z_beta) (Bayes-reversed, transposed back) for P
+                P = E["J"][(a, b)] / E["lam"][b][None, :]
+            pre = pre + P @ E["F"][b] @ W
+            pre_abs = pre_abs + E["P"][(a, b)] @ _abs_mean(p, net["F"][b], T.zid[b], T.mz[b]) @ xp.abs(W)
+        fwd.append((E["F"][a], E["D"][a] * pre, _abs_mean(p, net["F"][a], za, ma) + E["D"][a] * pre_abs))
+    for a, b in T.edges:
+        W, P, lam_a, lam_b = x[TT.edge_weight(a, b)], E["P"][(a, b)], E["lam"][a], E["lam"][b]
+        za, ma, zb, mb = T.zid[a], T.mz[a], T.zid[b], T.mz[b]
+        B = (1.0 / lam_b)[:, None] * (_T(P) @ (lam_a[:, None] * E["G"][a]))  # Lambda_b^-1 P^T Lambda_a G_a
+        if variant == "backward_without_lambda":
+            rhs = E["D"][b] * (_T(P) @ E["G"][a] @ _T(W))
+        elif variant == "gating_from_parent":
+            rhs = (1.0 / lam_b)[:, None] * (_T(P) @ (lam_a[:, None] * (E["D"][a] * E["G"][a]))) @ _T(W)
+        else:
+            rhs = E["D"][b] * (B @ _T(W))
+        absB = (1.0 / lam_b)[:, None] * (_T(P) @ (lam_a[:, None] * _abs_mean(p, net["G"][a], za, ma)))
+        bwd.append((E["G"][b], rhs, _abs_mean(p, net["G"][b], zb, mb) + E["D"][b] * (absB @ _T(xp.abs(W)))))
+        PF = P @ E["F"][b]
+        exact = _T(p[:, None] * net["F"][b]) @ net["G"][a]
+        if variant == "update_without_lambda":
+            reform = _T(PF) @ E["G"][a]
+        else:
+            reform = _T(PF) @ (lam_a[:, None] * E["G"][a])
+        upd.append((exact, reform, _T(p[:, None] * xp.abs(net["F"][b])) @ xp.abs(net["G"][a])
+                    + _T(xp.abs(PF)) @ (lam_a[:, None] * _abs_mean(p, net["G"][a], za, ma))))
+    return fwd, bwd, upd
+
+
+def _matrix(variant="claim"):
+    def prop(s, x):
+        fwd, bwd, upd = matrix_form_terms(s, x, variant)
+        return {"forward": _collect(fwd), "backward": _collect(bwd), "update": _collect(upd)}
+
+    return prop
+
+
+# ----------------------------------------------------------------------------- T2
+
+#: every tree shape, every teacher preset, n in {1, 2}: 60 structures
+ALL = TT.teacher_structures()
+
+reformulation = Theorem(
+    id="tian2018.thm2.reformulation",
+    title="Reformulation: forward and backward in terms of the teacher's summarisation variables",
+    source=SOURCE.at("Theorem 2 [Reformulation]", formalisation="t2"),
+    statement=(
+        r"For $\beta = rf(k)$ a child of $\alpha = rf(j)$, under focus, broadness and decorrelation: "
+        r"$f_j(z_\alpha) = f'_j(z_\alpha) \left(\sum_k w_{jk} \mathbb{E}_{z_\beta \mid z_\alpha}[f_k(z_\beta)] + b_j\right)$ and "
+        r"$g_k(z_\beta) = f'_k(z_\beta) \sum_j w_{jk} \mathbb{E}_{z_\alpha \mid z_\beta}[g_j(z_\alpha)]$, where "
+        r"$h(z) = \mathbb{E}[h(x) \mid z]$."
+    ),
+    property=_reform(),
+    structure=ALL,
+    sample=TT.sample_network,
+    tolerance=TOL,
+    assumptions=[FOCUS, BROADNESS, DECORRELATION],
+    uses=["tian2018.thm1.marginalised-gradient"],
+    mutants=[
+        Mutant("forward_no_gate", "f_j(z_alpha) = sum_k w_jk E[f_k(z_beta) | z_alpha] + b_j (gate dropped)",
+               _reform(variant="forward_no_gate")),
+        Mutant("backward_gate_of_parent", "g_k(z_beta) = sum_j w_jk E[f'_j g_j | z_beta]: the parent's gate, not the child's",
+               _reform(variant="backward_gate_of_parent")),
+        Mutant("backward_conditional_reversed",
+               "g_k(z_beta) = f'_k sum_j w_jk sum_a P(z_beta | z_alpha = a) g_j(a) (P^T without Bayes weights)",
+               _reform(variant="backward_conditional_reversed")),
+    ],
+)
+
+reformulation_forward = Theorem(
+    id="tian2018.thm2.reformulation.forward",
+    title="Reformulation, forward identity alone: which conditions it needs",
+    source=SOURCE.at("Theorem 2, forward half (assumptions split to let ablation decide)", formalisation="t2"),
+    statement=(
+        r"$f_j(z_\alpha) = f'_j(z_\alpha) \left(\sum_k w_{jk} \mathbb{E}_{z_\beta \mid z_\alpha}[f_k(z_\beta)] + b_j\right)$ "
+        r"under focus, broadness, and decorrelation split into its forward part (gate vs. pre-activation at $j$ given $z_\alpha$) "
+        r"and backward part (gate vs. raw gradient at $k$ given $z_\beta$)."
+    ),
+    property=_reform(("forward",)),
+    structure=ALL,
+    sample=TT.sample_network,
+    tolerance=TOL,
+    assumptions=[FOCUS, BROADNESS, DECORRELATION_FORWARD, DECORRELATION_BACKWARD],
+    uses=["tian2018.thm2.reformulation"],
+    mutants=[Mutant("forward_no_gate", "gate dropped", _reform(("forward",), "forward_no_gate"))],
+)
+
+reformulation_backward = Theorem(
+    id="tian2018.thm2.reformulation.backward",
+    title="Reformulation, backward identity alone: which conditions it needs",
+    source=SOURCE.at("Theorem 2, backward half (assumptions split to let ablation decide)", formalisation="t2"),
+    statement=(
+        r"$g_k(z_\beta) = f'_k(z_\beta) \sum_j w_{jk} \mathbb{E}_{z_\alpha \mid z_\beta}[g_j(z_\alpha)]$ under focus, "
+        r"broadness, forward and backward decorrelation."
+    ),
+    property=_reform(("backward",)),
+    structure=ALL,
+    sample=TT.sample_network,
+    tolerance=TOL,
+    assumptions=[FOCUS, BROADNESS, DECORRELATION_FORWARD, DECORRELATION_BACKWARD],
+    uses=["tian2018.thm2.reformulation"],
+    mutants=[Mutant("backward_gate_of_parent", "the parent's gate",
+                    _reform(("backward",), "backward_gate_of_parent"))],
+)
+
+weight_update = Theorem(
+    id="tian2018.thm2.weight-update",
+    title="Reformulated weight update (needs a decorrelation the paper does not list)",
+    source=SOURCE.at("Theorem 2, weight update", formalisation="t2"),
+    statement=(
+        r"$\Delta w_{jk} = \mathbb{E}_x[f_k(x) g_j(x)] = \mathbb{E}_{z_\alpha}\left[g_j(z_\alpha)\, "
+        r"\mathbb{E}_{z_\beta \mid z_\alpha} f_k(z_\beta)\right]$ under focus, broadness, decorrelation and the extra "
+        r"update decorrelation $\mathrm{Cov}(f_k, g_j \mid z_\alpha) = 0$."
+    ),
+    property=_reform(("update",)),
+    structure=ALL,
+    sample=TT.sample_network,
+    tolerance=TOL,
+    assumptions=[FOCUS, BROADNESS, DECORRELATION, UPDATE_DECORRELATION],
+    uses=["tian2018.thm2.reformulation"],
+    mutants=[Mutant("update_product_of_marginals", "Delta w_jk = E[f_k] E[g_j] (decorrelated over all x, not given z_alpha)",
+                    _reform(("update",), "update_product_of_marginals"))],
+)
+
+# ----------------------------------------------------------------------------- T3
+
+
+def _t3_property(s, x):
+    fwd, bwd, upd = reformulation_terms(s, x)
+    one = xp.asarray(1.0)
+    out = {k: Residual(v(s, x), one) for k, v in (
+        ("focus", TT.focus_deviation), ("broadness", TT.broadness_deviation),
+        ("decorrelation", TT.decorrelation_deviation), ("update_decorrelation", TT.update_decorrelation_deviation))}
+    out |= {"forward": _collect(fwd), "backward": _collect(bwd), "update": _collect(upd)}
+    return out
+
+
+lossless_teacher = Theorem(
+    id="tian2018.thm3.lossless-teacher",
+    title="A lossless teacher (top included) meets every condition and the reformulation is exact",
+    source=SOURCE.at("Theorem 3", formalisation="t3"),
+    statement=(
+        r"If $P(x_r \mid z_r)$ is a point mass for every region $r$, the top included, then focus, broadness, "
+        r"decorrelation and the update decorrelation hold (deviation 0), and the forward, backward and weight-update "
+        r"identities of Theorem 2 are exact."
+    ),
+    property=_t3_property,
+    structure=ALL,
+    sample=TT.sample_network,
+    tolerance=TOL,
+    assumptions=[LOSSLESS],
+    conventions="Condition deviations are compared with scale 1 (|dev| <= 1e-9).",
+    uses=["tian2018.thm2.reformulation", "tian2018.thm2.weight-update"],
+    mutants=[Mutant("backward_conditional_reversed", "backward with P(z_beta | z_alpha) in place of P(z_alpha | z_beta)",
+                    _reform(("backward",), "backward_conditional_reversed"))],
+)
+
+label_top = Theorem(
+    id="tian2018.thm3.label-top",
+    title="With the label itself as the top variable, the backward identity is NOT exact (stated non-theorem)",
+    source=SOURCE.at("Theorem 3: the top matters (checked on a parity teacher)", formalisation="t3"),
+    statement=(
+        r"(false) If every region below the top is lossless and the top variable is the class label "
+        r"$z_\omega = y$ (parity of the input), then "
+        r"$g_k(z_\beta) = f'_k(z_\beta) \sum_j w_{jk} \mathbb{E}_{z_\omega \mid z_\beta}[g_j(z_\omega)]$ for children of the top."
+    ),
+    property=_reform(("backward",)),
+    structure=TT.teacher_structures(trees=["d2", "d4-pairs", "d4-deep", "d3-overlap"], teachers=["label_top"]),
+    sample=TT.sample_network,
+    tolerance=TOL,
+    assumptions=[LOSSLESS_BELOW_TOP],
+    expect="false",
+    uses=["tian2018.thm3.lossless-teacher"],
+)
+
+# ----------------------------------------------------------------------------- T4
+
+
+def _grouping_steps(max_size=2):
+    """T4 from T2 entrywise, with symbolic joint probabilities q_ab > 0, weights, activations and
+    gradients, for every (m_alpha, m_beta, n_alpha, n_beta) in {1..max_size}^4: each matrix
+    expression equals the T2 scalar sum. Entries of one identity are checked at once, each
+    multiplied by its own symbol t (a polynomial in the t's is 0 iff every coefficient is)."""
+    steps = []
+    for ma, mb, na, nb in itertools.product(range(1, max_size + 1), repeat=4):
+        q = sp.Matrix(ma, mb, lambda i, j: sp.Symbol(f"q{i}{j}", positive=True))
+        Fb = sp.Matrix(mb, nb, lambda i, j: sp.Symbol(f"f{i}{j}", real=True))
+        Ga = sp.Matrix(ma, na, lambda i, j: sp.Symbol(f"g{i}{j}", real=True))
+        W = sp.Matrix(nb, na, lambda i, j: sp.Symbol(f"w{i}{j}", real=True))  # W[k, j] = w_jk
+        lam_a = [sum(q.row(a)) for a in range(ma)]
+        lam_b = [sum(q.col(b)) for b in range(mb)]
+        P = sp.Matrix(ma, mb, lambda a, b: q[a, b] / lam_a[a])
+        La, Lb_inv = sp.diag(*lam_a), sp.diag(*[1 / v for v in lam_b])
+        fwd_m = P * Fb * W
+        bwd_m = Lb_inv * P.T * La * Ga * W.T
+        upd_m = (P * Fb).T * La * Ga
+        fwd_s = sp.Matrix(ma, na, lambda a, j: sum(W[k, j] * sum(q[a, b] / lam_a[a] * Fb[b, k] for b in range(mb)) for k in range(nb)))
+        bwd_s = sp.Matrix(mb, nb, lambda b, k: sum(W[k, j] * sum(q[a, b] / lam_b[b] * Ga[a, j] for a in range(ma)) for j in range(na)))
+        upd_s = sp.Matrix(nb, na, lambda k, j: sum(lam_a[a] * Ga[a, j] * sum(q[a, b] / lam_a[a] * Fb[b, k] for b in range(mb)) for a in range(ma)))
+        size = f"m_alpha={ma}, m_beta={mb}, n_alpha={na}, n_beta={nb}"
+        for name, M, S, why in (
+            ("forward", fwd_m, fwd_s, "(P F W)[a, j] = sum_k w_jk E_{z_beta|z_alpha=a} f_k"),
+            ("backward", bwd_m, bwd_s, "(Lambda_b^-1 P^T Lambda_a G W^T)[b, k] = sum_j w_jk E_{z_alpha|z_beta=b} g_j (Bayes)"),
+            ("update", upd_m, upd_s, "((P F)^T Lambda_a G)[k, j] = E_{z_alpha}[g_j E_{z_beta|z_alpha} f_k]"),
+        ):
+            t = sp.symbols(f"t0:{M.rows * M.cols}", real=True)
+            steps.append(Equal(sum(ti * v for ti, v in zip(t, M)), sum(ti * v for ti, v in zip(t, S)),
+                               why=f"{name}, {size}: {why}"))
+    return steps
+
+
+matrix_form = Theorem(
+    id="tian2018.thm4.matrix-form",
+    title="Matrix form of the reformulation, exact for a lossless teacher",
+    source=SOURCE.at("Theorem 4 [Matrix form]", formalisation="t4"),
+    statement=(
+        r"For a lossless teacher: $F_\alpha = D_\alpha \circ \left(\sum_\beta P_{\alpha\beta} F_\beta W_{\beta\alpha} + \mathbf{1} b_\alpha^\top\right)$, "
+        r"$G_\beta = D_\beta \circ \sum_\alpha \Lambda_\beta^{-1} P_{\alpha\beta}^\top \Lambda_\alpha G_\alpha W_{\beta\alpha}^\top$, "
+        r"$\Delta W_{\beta\alpha} = (P_{\alpha\beta} F_\beta)^\top \Lambda_\alpha G_\alpha$ (= $\mathbb{E}_x[f_k g_j]$ entrywise), with "
+        r"$F, G, D$ the $m \times n$ event-by-node matrices, $P_{\alpha\beta} = [P(z_\beta \mid z_\alpha)]$, $\Lambda = \mathrm{diag}\, P(z)$."
+    ),
+    property=_matrix(),
+    structure=ALL,
+    sample=TT.sample_network,
+    tolerance=TOL,
+    assumptions=[LOSSLESS],
+    uses=["tian2018.thm2.reformulation", "tian2018.thm2.weight-update", "tian2018.thm3.lossless-teacher"],
+    derivation=Derivation(_grouping_steps(3), scope=up_to(3)),
+    mutants=[
+        Mutant("p_transposed", "forward with P(z_alpha | z_beta) (P^T's conditional) in place of P(z_beta | z_alpha)",
+               _matrix("p_transposed")),
+        Mutant("backward_without_lambda", "G_beta = D_beta o P^T G_alpha W^T (no Lambda weighting)",
+               _matrix("backward_without_lambda")),
+        Mutant("gating_from_parent", "G_beta = Lambda_b^-1 P^T Lambda_a (D_alpha o G_alpha) W^T (parent's gate, child's dropped)",
+               _matrix("gating_from_parent")),
+        Mutant("update_without_lambda", "Delta W = (P F_beta)^T G_alpha (Lambda_alpha dropped)",
+               _matrix("update_without_lambda")),
+    ],
+)
+
+matrix_form_xor = Theorem(
+    id="tian2018.thm4.matrix-form.xor-teacher",
+    title="The matrix form is NOT exact for a lossy (XOR) teacher (stated non-theorem)",
+    source=SOURCE.at("Theorem 4: with a lossy (XOR) teacher it fails, by O(1)", formalisation="t4"),
+    statement=(
+        r"(false) The three identities of tian2018.thm4.matrix-form hold for a teacher whose summarisation is the "
+        r"parity (XOR) of a region's pixels at some region (leaves, middle regions, or everywhere)."
+    ),
+    property=_matrix(),
+    structure=TT.teacher_structures(trees=["d2", "d3-overlap", "d4-pairs", "d4-deep", "d5-overlap"],
+                                    teachers=["xor_all", "xor_leaves", "xor_mid"]),
+    sample=TT.sample_network,
+    tolerance=TOL,
+    expect="false",
+    uses=["tian2018.thm4.matrix-form"],
+)

@@ -1,0 +1,220 @@
+"""The numeric face: residuals, tolerances, and batched float64 evaluation under jit(vmap).
+
+A property maps one instance to a :class:`Residual` (or a dict of named residuals). The
+engine draws a batch of instances from one JAX key with the theorem's sampler, evaluates the
+property and every assumption on all of them in one compiled call, and hands back plain NumPy
+arrays: per instance, the worst ``|r| / (atol + rtol * scale)`` ratio, whether everything was
+finite, and which assumptions held.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import jax
+import mpmath
+import numpy as np
+
+from verify.backends import Float64Only, backend, to_highprec, xp
+from verify.config import float64, in_float64
+from verify.sampling import Rng
+from verify.spec import Assumption, Tolerance
+from verify.values import Residual, Structure, as_residuals
+
+#: a bound below this is treated as this, so that an exact (zero-tolerance) claim divides safely
+_TINY = 1e-300
+
+
+def summarise(res: dict[str, Residual], tol: Tolerance) -> dict[str, Any]:
+    """Per-component worst tolerance ratio and largest |residual|, on the active backend."""
+    ratios, absres, finite = [], [], []
+    for r in res.values():
+        value = xp.asarray(r.value)
+        bound = tol.bound(xp.abs(xp.asarray(r.scale)))
+        a = xp.abs(value)
+        ratios.append(xp.max(a / xp.maximum(bound, _TINY)))
+        absres.append(xp.max(a))
+        finite.append(xp.all(xp.isfinite(value)) & xp.all(xp.isfinite(xp.asarray(r.scale))))
+    return {"ratios": ratios, "absres": absres, "finite": finite}
+
+
+def _evaluate_one(prop: Any, assumptions: Sequence[Assumption], tol: Tolerance, s: Structure, x: Any):
+    summary = summarise(as_residuals(prop(s, x)), tol)
+    finite = xp.all(xp.stack(summary["finite"]))
+    ratios = xp.stack(summary["ratios"])
+    holds = (
+        xp.stack([xp.asarray(a.holds(s, x), dtype=bool) for a in assumptions])
+        if assumptions
+        else xp.zeros((0,), dtype=bool)
+    )
+    return {
+        "ratio": xp.where(finite, xp.max(ratios), xp.inf),
+        "components": xp.where(finite, ratios, xp.inf),
+        "absres": xp.max(xp.stack(summary["absres"])),
+        "finite": finite,
+        "holds": holds,
+    }
+
+
+@functools.lru_cache(maxsize=None)
+def _uniform_pool(n: int, width: int):
+    """``n`` instances' worth of uniforms in (0, 1]: compiled once per (batch size, width)."""
+    return jax.jit(lambda key_seed: 1.0 - jax.random.uniform(jax.random.key(key_seed), (n, width)))
+
+
+@functools.lru_cache(maxsize=1024)
+def pool_width(sample: Any, s: Structure) -> int:
+    """How many uniforms one instance of ``s`` needs, rounded up to a power of two (>= 16)."""
+    rng = Rng(None)
+    with float64(), backend("jax"):
+        jax.eval_shape(lambda: sample(rng, s))
+    return max(16, 1 << max(rng.used - 1, 0).bit_length())
+
+
+def draw_batch(sample: Any, s: Structure, key_seed: int, n: int) -> tuple[Any, int]:
+    """The uniform pool for a batch (a device array) and its width."""
+    width = pool_width(sample, s)
+    with backend("jax"):
+        return _uniform_pool(n, width)(np.uint32(key_seed)), width
+
+
+def _sample_all(sample: Any, s: Structure, pools: Any) -> Any:
+    xs = jax.vmap(lambda pool: sample(Rng(pool), s))(pools)
+    if not isinstance(xs, dict):
+        raise TypeError(f"sample must return a dict of arrays, got {type(xs).__name__}")
+    return xs
+
+
+@functools.lru_cache(maxsize=256)
+def batch_evaluator(prop: Any, sample: Any, assumptions: tuple[Assumption, ...], tol: Tolerance):
+    """A compiled ``(s, key_seed, n) -> dict of arrays`` for one property; cached per property."""
+
+    def run(s: Structure, pools: Any):
+        xs = _sample_all(sample, s, pools)
+        return jax.vmap(lambda x: _evaluate_one(prop, assumptions, tol, s, x))(xs)
+
+    jitted = jax.jit(run, static_argnums=0)
+
+    @in_float64
+    def call(s: Structure, key_seed: int, n: int) -> dict[str, np.ndarray]:
+        pools, _ = draw_batch(sample, s, key_seed, n)
+        with backend("jax"):
+            out = jitted(s, pools)
+        return {k: np.asarray(v) for k, v in out.items()}
+
+    return call
+
+
+@functools.lru_cache(maxsize=64)
+def batch_sampler(sample: Any):
+    """A compiled ``(s, key_seed, n) -> batch of instances`` (NumPy arrays)."""
+    jitted = jax.jit(lambda s, pools: _sample_all(sample, s, pools), static_argnums=0)
+
+    @in_float64
+    def call(s: Structure, key_seed: int, n: int) -> Any:
+        pools, _ = draw_batch(sample, s, key_seed, n)
+        with backend("jax"):
+            return jax.tree_util.tree_map(np.asarray, jitted(s, pools))
+
+    return call
+
+
+@functools.lru_cache(maxsize=256)
+def single_evaluator(prop: Any, assumptions: tuple[Assumption, ...], tol: Tolerance):
+    """A compiled float64 evaluation of one instance (used while shrinking and replaying)."""
+    jitted = jax.jit(lambda s, x: _evaluate_one(prop, assumptions, tol, s, x), static_argnums=0)
+
+    @in_float64
+    def call(s: Structure, x: Any) -> dict[str, np.ndarray]:
+        with backend("jax"):
+            out = jitted(s, x)
+        return {k: np.asarray(v) for k, v in out.items()}
+
+    return call
+
+
+def evaluate_highprec(prop: Any, assumptions: Sequence[Assumption], tol: Tolerance, s: Structure, x: Any):
+    """Evaluate one instance at 50 digits, component by component. Returns ``components``
+    ({name: ratio as an mpmath number, or None for an ``xp.float64_only`` component}),
+    ``absres`` (largest |r| over the components evaluated), ``finite`` and ``holds``."""
+    xh = to_highprec(x)
+    with backend("highprec"):
+        res = as_residuals(prop(s, xh))
+        evaluated = {k: r for k, r in res.items() if not isinstance(r, Float64Only)}
+        summary = summarise(evaluated, tol) if evaluated else {"ratios": [], "absres": [], "finite": []}
+        holds = [bool(np.asarray(a.holds(s, xh))) for a in assumptions]
+    ratios = dict(zip(evaluated, summary["ratios"]))
+    finite = dict(zip(evaluated, (bool(f) for f in summary["finite"])))
+    return {
+        "components": {k: (ratios[k] if finite[k] else mpmath.inf) if k in ratios else None for k in res},
+        "absres": max(summary["absres"], default=mpmath.mpf(0)),
+        "finite": all(finite.values()),
+        "holds": holds,
+    }
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One instance judged in float64 and, component by component, at 50 digits.
+
+    ``established`` says what the evidence shows about a violation: ``"real"`` (a component
+    exceeds its tolerance at 50 digits), ``"float64 only"`` (it exceeds only in float64: the
+    component is ``xp.float64_only``, or the 50-digit evaluation could not run; ``note`` says
+    which), or ``"rounding"`` (every component that failed in float64 passes at 50 digits).
+    ``holds``/``finite``/``exceeds`` come from the most precise evaluation available.
+    """
+
+    f64: dict[str, np.ndarray]
+    highprec_residual: str
+    highprec_ratio: str
+    holds: bool
+    finite: bool
+    exceeds: bool
+    established: str
+    float64_only: tuple[str, ...] = ()
+    note: str = ""
+
+
+@in_float64
+def judge(prop: Any, assumptions: Sequence[Assumption], tol: Tolerance, s: Structure, x: Any,
+          enforce: Sequence[int]) -> Judgement:
+    """Judge one instance: float64 first, then each component at 50 digits where it has a
+    50-digit form. Doubt is never reported as a real violation (see :class:`Judgement`)."""
+    f64 = single_evaluator(prop, tuple(assumptions), tol)(s, x)
+    f64_components = np.asarray(f64["components"]).ravel()
+    f64_holds = bool(np.asarray(f64["holds"])[list(enforce)].all()) if enforce else True
+    try:
+        hp = evaluate_highprec(prop, assumptions, tol, s, x)
+    except Exception as exc:  # noqa: BLE001 - the 50-digit form broke (0/0, log 0, ...): rest on float64
+        why = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+        return Judgement(f64, f"n/a ({why})", "n/a", f64_holds, bool(f64["finite"]), bool(f64["ratio"] > 1),
+                         "float64 only", note=f"the 50-digit evaluation failed ({why})")
+    names = list(hp["components"])
+    f64_failing = [n for n, r in zip(names, f64_components) if not r <= 1.0]
+    skipped = tuple(n for n in names if hp["components"][n] is None)
+    evaluated = {n: r for n, r in hp["components"].items() if r is not None}
+    hp_failing = [n for n, r in evaluated.items() if not r <= 1]
+    holds = all(hp["holds"][i] for i in enforce)
+    worst = max(evaluated.values(), default=None)
+    hp_ratio = str(worst) if worst is not None else "n/a (every component is float64-only)"
+    if hp_failing:
+        return Judgement(f64, str(hp["absres"]), hp_ratio, holds, hp["finite"], True, "real", skipped)
+    unconfirmed = [n for n in f64_failing if n in skipped]
+    if unconfirmed:
+        return Judgement(f64, str(hp["absres"]), hp_ratio, holds, bool(f64["finite"]), True, "float64 only",
+                         skipped, note=f"the failing components {', '.join(unconfirmed)} are float64-only")
+    return Judgement(f64, str(hp["absres"]), hp_ratio, holds, hp["finite"], False, "rounding", skipped)
+
+
+def release_compiled() -> None:
+    """Drop every compiled program held in memory (the on-disk XLA cache stays).
+
+    Each compiled XLA CPU program keeps its own memory mappings; a run over the whole catalogue
+    compiles thousands, and past the kernel's map limit (vm.max_map_count, often 65530) LLVM
+    fails with "Cannot allocate memory". The runner calls this after each theorem.
+    """
+    for cached in (batch_evaluator, batch_sampler, single_evaluator, _uniform_pool):
+        cached.cache_clear()
+    jax.clear_caches()

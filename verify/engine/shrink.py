@@ -1,0 +1,113 @@
+"""Shrinking one failing instance value by value, then judging it in float64 and at 50 digits.
+
+Hypothesis has already shrunk the structure and the batch seed; here each float entry of the
+failing instance is replaced, simplest first, from a ladder of simpler values (0, +-1, the rounded
+value, fewer decimals, the value itself), keeping only replacements under which the instance still
+fails the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Sequence
+
+import numpy as np
+from hypothesis import find
+from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample, Unsatisfiable
+
+from verify.engine.evaluate import batch_sampler, judge, single_evaluator
+from verify.engine.settings import quiet_settings
+from verify.records.counterexample import Counterexample
+
+
+def _ladder(v: float) -> list[float]:
+    """Simpler-first replacement values for one entry, ending with the entry itself."""
+    if not math.isfinite(v):
+        return [v]
+    out: list[float] = []
+    for c in (0.0, math.copysign(1.0, v), float(round(v)), round(v, 1), round(v, 3), v):
+        if c not in out:
+            out.append(c)
+    out.remove(v)
+    return out + [v]
+
+
+def minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s, seed) -> Counterexample:
+    batch = batch_sampler(theorem.sample)(s, key_seed, budget.batch)
+    x0 = {k: np.asarray(v)[idx] for k, v in batch.items()}
+    single = single_evaluator(prop, theorem.assumptions, theorem.tolerance)
+
+    finite_failure = bool(single(s, x0)["finite"])
+
+    def fails(x: dict[str, np.ndarray]) -> bool:
+        """Still a failure of the same kind: shrinking a finite violation must not wander into a
+        NaN (a probability simplified to 0, say), which would report a different problem."""
+        out = single(s, x)
+        if finite_failure and not out["finite"]:
+            return False
+        return bool(out["holds"][enforce].all() if enforce else True) and not (out["ratio"] <= 1.0)
+
+    slots = [(k, i) for k, v in x0.items() if v.dtype.kind == "f" for i in range(v.size)]
+    ladders = [_ladder(float(x0[k].reshape(-1)[i])) for k, i in slots]
+
+    def build(choice: Sequence[int]) -> dict[str, np.ndarray]:
+        x = {k: v.copy() for k, v in x0.items()}
+        for (k, i), lad, c in zip(slots, ladders, choice):
+            x[k].reshape(-1)[i] = lad[c]
+        return x
+
+    method = "none"
+    x_min = x0
+    if slots:
+        strategy = st.tuples(*[st.integers(0, len(lad) - 1) for lad in ladders])
+        try:
+            choice = find(strategy, lambda c: fails(build(c)),
+                          settings=quiet_settings(budget.shrink_examples), random=random.Random(seed))
+            x_min, method = build(choice), "hypothesis"
+        except (NoSuchExample, Unsatisfiable):
+            # Hypothesis found no failing mix of simpler values: simplify greedily from x0 instead
+            choice = [len(lad) - 1 for lad in ladders]
+            for j, lad in enumerate(ladders):
+                for c in range(len(lad) - 1):
+                    trial = choice[:j] + [c] + choice[j + 1 :]
+                    if fails(build(trial)):
+                        choice = trial
+                        break
+            x_min, method = build(choice), "greedy"
+        if not fails(x_min):  # never report an instance that does not fail
+            x_min, method = x0, "none"
+
+    verdict = judge(prop, theorem.assumptions, theorem.tolerance, s, x_min, enforce)
+    f64 = verdict.f64
+    established = verdict.established if verdict.holds and verdict.finite and verdict.exceeds else "rounding"
+    names = [a.name for a in theorem.assumptions]
+    return Counterexample(
+        theorem_id=theorem.id,
+        variant=variant,
+        enforced=[names[i] for i in enforce],
+        structure=s.as_json(),
+        instance=x_min,
+        residual=float(f64["absres"]),
+        ratio=float(f64["ratio"]),
+        finite=bool(f64["finite"]),
+        highprec_residual=verdict.highprec_residual,
+        highprec_ratio=verdict.highprec_ratio,
+        established=established,
+        established_note=verdict.note,
+        seed=seed,
+        key_seed=int(key_seed),
+        index=int(idx),
+        shrink={
+            "method": method,
+            "structure_before": first_s.as_json(),
+            "structure_after": s.as_json(),
+            "nonzero_entries_before": int(sum(np.count_nonzero(v) for v in x0.values())),
+            "nonzero_entries_after": int(sum(np.count_nonzero(v) for v in x_min.values())),
+        },
+        source_file=theorem.module if theorem.module.endswith(".py") else "",
+        assumptions_held={n: bool(h) for n, h in zip(names, np.asarray(f64["holds"]).ravel())},
+    )
+
+

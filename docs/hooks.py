@@ -9,9 +9,10 @@ formalisation in ``formalisations.md``; a built-in theorem without one fails the
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import html
-import importlib
+import importlib.util
 import io
 import json
 import logging
@@ -68,8 +69,7 @@ def _latex_text(s: str) -> str:
         command, arg, char = m.group(1), m.group(2), m.group(3)
         if command == "texttt":
             literal = re.sub(r"\\([_%&#${}])", r"\1", arg)
-            fence = "``" if "`" in literal else "`"
-            out.append(f"{fence} {literal} {fence}" if fence == "``" else f"`{literal}`")
+            out.append(f"`` {literal} ``" if "`" in literal else f"`{literal}`")  # a code span shows it as is
         elif command:
             mark = "**" if command == "textbf" else "*"
             out.append(f"{mark}{_latex_text(arg)}{mark}")
@@ -148,6 +148,24 @@ def _catalogue() -> str:
     return "\n".join(out)
 
 
+def _theorems_of(markdown: str) -> str:
+    """Replace each ``<!-- theorems:ANCHOR -->`` of formalisations.md by links to the catalogue
+    theorems whose formalisation that section is."""
+    from verify.registry import catalogue
+
+    by_anchor: dict[str, list[str]] = {}
+    for t in catalogue():
+        by_anchor.setdefault(formalisation_anchor(t.id) or "", []).append(t.id)
+
+    def links(m: re.Match[str]) -> str:
+        ids = by_anchor.get(m.group(1), [])
+        if not ids:
+            log.warning("formalisation %s has no theorem in the catalogue", m.group(1))
+        return "In the catalogue: " + ", ".join(f"[`{i}`](catalogue.md#{i})" for i in ids) + "."
+
+    return re.sub(r"<!-- theorems:(\w+) -->", links, markdown)
+
+
 def _cli_help() -> str:
     from verify.cli import build_parser
 
@@ -181,10 +199,12 @@ def _internal_modules() -> str:
              "catalogue uses. They are not part of the public API; names, signatures and behaviour may",
              "change in any release. Use the names above, which `verify` re-exports.", ""]
     for info in sorted(pkgutil.walk_packages(verify.__path__, "verify."), key=lambda m: m.name):
-        if info.name.rsplit(".", 1)[-1].startswith("_") or info.name == "verify.__main__":
+        if info.name.rsplit(".", 1)[-1].startswith("_"):
             continue
-        module = importlib.import_module(info.name)
-        summary = (module.__doc__ or "").strip().split("\n\n", 1)[0].replace("\n", " ")
+        # read the docstring without importing the module (the pytest plugin needs pytest, say)
+        origin = importlib.util.find_spec(info.name).origin
+        doc = ast.get_docstring(ast.parse(Path(origin).read_text(encoding="utf-8"))) or ""
+        summary = doc.strip().split("\n\n", 1)[0].replace("\n", " ")
         lines.append(f"- `{info.name}` (private): {convert(summary, set(verify.__all__))}")
     return "\n".join(lines)
 
@@ -202,6 +222,8 @@ def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ANN001
             markdown = markdown.replace("<!-- catalogue -->", _catalogue())
         if "<!-- cli-help -->" in markdown:
             markdown = markdown.replace("<!-- cli-help -->", _cli_help())
+        if "<!-- theorems:" in markdown:
+            markdown = _theorems_of(markdown)
         if "<!-- api -->" in markdown:
             markdown = markdown.replace("<!-- api -->", _api())
         if "<!-- internal-modules -->" in markdown:

@@ -20,6 +20,28 @@ def test_docs_build_strict(tmp_path):
     catalogue = (tmp_path / "site" / "catalogue" / "index.html").read_text()
     assert "patel2016.render-layer-convnet" in catalogue and "tian2018.thm5.bn-projection" in catalogue
     assert "verify replay" in (tmp_path / "site" / "cli" / "index.html").read_text()
+    _check_site(tmp_path / "site")
+
+
+def _check_site(site):
+    """What the strict build cannot see: math, docstrings, the API's extent, offline assets."""
+    import verify
+    from verify.registry import catalogue as theorems
+
+    catalogue = (site / "catalogue" / "index.html").read_text()
+    assert catalogue.count('<p class="statement">') == len(theorems())
+    assert catalogue.count('class="arithmatex"') >= len(theorems())  # math left to KaTeX, not escaped
+    assert 'href="../formalisations/#t5"' in catalogue and "SPEC" not in catalogue
+    api = (site / "api" / "index.html").read_text()
+    documented = set(re.findall(r'id="verify\.([A-Za-z_]\w*)', api))
+    assert documented == set(verify.__all__), documented ^ set(verify.__all__)
+    assert not re.search(r":(class|func|meth|data|mod):", api)  # Sphinx roles converted
+    assert len(re.findall(r"<code>verify(\.\w+)+</code> \(private\)", api)) >= 10  # the internals, listed as such
+    for page in site.rglob("*.html"):  # every script and stylesheet is local: the site renders offline
+        remote = re.findall(r'<(?:script|link)\b[^>]*?(?:src|href)="((?:https?:)?//[^"]+)"', page.read_text())
+        assert not remote, (page, remote)
+    assert (site / "assets" / "katex" / "katex.min.js").is_file()
+    assert len(list((site / "assets" / "katex" / "fonts").glob("*.woff2"))) == 20
 
 
 def test_tutorial_theorem_verifies(tmp_path):

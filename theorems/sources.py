@@ -2,13 +2,27 @@
 BibTeX, shared conventions), which every theorem from it refers to with ``SOURCE.at(...)``.
 
 This module declares no theorem; one paper has one entry here.
+
+The entries work under classic BibTeX and under biblatex + biber without warnings (checked by
+``tests/test_sources_bibtex.py`` with the ``plain``, ``unsrt``, ``alpha`` and ``plainnat`` styles
+and with biblatex's ``numeric`` and ``authoryear`` styles). The arXiv paper is a ``@misc`` entry
+in arXiv's own export form (``eprint``, ``archivePrefix``, ``primaryClass``) plus its DOI:
+biblatex prints the identifier, ``plainnat`` prints the URL, while the oldest styles
+(``plain``, ``unsrt``, ``alpha``) ignore ``eprint`` and ``url`` altogether. Title words that
+must keep their capitals are braced (``{ReLU}``), since classic styles lower-case titles. The
+lecture is undated, so it has no ``year``: ``plainnat`` then warns "empty year" (the one
+warning left), and a biblatex author-year style prints "n.d.".
 """
 
-TIAN2018 = """@article{tian2018theoretical,
-  title   = {A Theoretical Framework for Deep Locally Connected ReLU Network},
-  author  = {Tian, Yuandong},
-  journal = {arXiv preprint arXiv:1809.10829},
-  year    = {2018}
+TIAN2018 = """@misc{tian2018theoretical,
+  title         = {A Theoretical Framework for Deep Locally Connected {ReLU} Network},
+  author        = {Tian, Yuandong},
+  year          = {2018},
+  eprint        = {1809.10829},
+  archivePrefix = {arXiv},
+  primaryClass  = {cs.LG},
+  doi           = {10.48550/arXiv.1809.10829},
+  url           = {https://arxiv.org/abs/1809.10829}
 }"""
 
 PATEL2016 = """@inproceedings{patel2016probabilistic,
@@ -20,10 +34,10 @@ PATEL2016 = """@inproceedings{patel2016probabilistic,
 }"""
 
 KOO_BACKPROP = """@misc{koo_backprop,
-  title  = {Neural Network -- Back-propagation},
-  author = {Koo, Hyung Il},
-  note   = {Lecture slides: block-based perspective, derivative of max, saliency visualization},
-  year   = {n.d.}
+  title        = {Neural Network -- Back-propagation},
+  author       = {Koo, Hyung Il},
+  howpublished = {Lecture slides},
+  note         = {Block-based perspective, derivative of max, saliency visualization}
 }"""
 
 

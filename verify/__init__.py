@@ -10,7 +10,15 @@ dlverify's own runs (:mod:`verify.config`).
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names, for type checkers and documentation tools (loaded lazily below)
+    from verify.backends import xp
+    from verify.errors import TheoremError, UsageError, VerifyError
+    from verify.sampling import Rng
+    from verify.spec import Assumption, Cited, Mutant, Source, Theorem, Tolerance
+    from verify.symbolic import ALL_SIZES, Agrees, Cases, Derivation, Equal, Monotone, Separable, up_to
+    from verify.values import Residual, Structure, residual
 
 #: public name -> module that defines it
 _EXPORTS = {
@@ -38,7 +46,7 @@ _EXPORTS = {
     "up_to": "verify.symbolic",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = sorted(_EXPORTS)
 
 
 def _version() -> str:

@@ -296,6 +296,26 @@ def test_a_catalogue_counterexample_with_sqrt_is_certified_by_arb():
     assert cert.status == "not-certified" and "certainly within tolerance" in cert.reason, cert
 
 
+def test_counterexamples_found_by_search_are_certified_or_not_as_they_are_real(data):
+    """The engine's own witnesses: ReLU additivity (false) is certified exactly; the zero-tolerance
+    associativity 'counterexample' (float64 rounding, which the 50-digit check already rejects)
+    is not certified."""
+    from conftest import SMALL
+
+    from verify.registry import load_file
+    from verify.search import search
+
+    (false,) = load_file(data / "false_theorem.py")
+    cx = search(false, budget=SMALL).counterexample
+    cert = certify(false.property, false.assumptions, false.tolerance, Structure(cx.structure), cx.instance, [])
+    assert cx.real and cert.status == "certified" and cert.method == B.METHOD_EXACT, cert
+    (rounding,) = load_file(data / "rounding_theorem.py")
+    cx = search(rounding, budget=SMALL).counterexample
+    assert cx.residual > 0 and not cx.real
+    cert = certify(rounding.property, [], rounding.tolerance, Structure(cx.structure), cx.instance, [])
+    assert cert.status == "not-certified" and "within tolerance exactly" in cert.reason
+
+
 def test_a_float64_rounding_failure_is_not_certified():
     def assoc(s, x):
         return residual((x["a"] + x["b"]) + x["c"], x["a"] + (x["b"] + x["c"]))

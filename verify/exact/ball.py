@@ -79,7 +79,7 @@ def _where() -> str:
     f = sys._getframe(1)
     while f is not None:
         name = f.f_code.co_filename
-        if not (name.startswith(_HERE) or "/numpy/" in name.replace("\\", "/")):
+        if not (name.startswith(_HERE) or "/numpy/" in name.replace("\\", "/") or name == _xp_file()):
             try:
                 shown = str(Path(name).resolve().relative_to(Path.cwd()))
             except ValueError:
@@ -90,6 +90,13 @@ def _where() -> str:
 
 
 # ============================================================================ scalars
+
+
+def _xp_file() -> str:
+    try:
+        return _xp_module().__file__ or ""
+    except ImportError:
+        return ""
 
 
 def _fraction_of_float(f: float) -> Fraction:
@@ -171,7 +178,7 @@ class _Num:
         elif symbol in (">", "<="):
             certain, certainly_not = alo > bhi, ahi <= blo
         else:  # == and !=
-            certain = alo == ahi == blo == bhi and isinstance(alo, Fraction)
+            certain = alo == ahi == blo == bhi  # two equal points (NaN was excluded above)
             certainly_not = ahi < blo or bhi < alo
         if symbol in (">=", "<=", "!="):
             certain, certainly_not = certainly_not, certain
@@ -278,7 +285,9 @@ def _arb_bounds(x: Any) -> tuple[Fraction | float, Fraction | float]:
     if x.is_nan():
         return math.nan, math.nan
     if not x.is_finite():
-        return -math.inf, math.inf  # an infinite radius or midpoint: nothing decided
+        if x.is_exact():  # radius 0: exactly +inf or -inf
+            return (math.inf, math.inf) if x > 0 else (-math.inf, -math.inf)
+        return -math.inf, math.inf  # an infinite radius: nothing decided
     lo, hi = x.lower(), x.upper()
     return _arb_fraction(lo), _arb_fraction(hi)
 
@@ -526,12 +535,21 @@ class _ObjectOps:
     # ------------------------------------------------------------------ reductions
 
     def _reduce(self, f: Callable[[Any, Any], Any], a: Any, axis: Any, keepdims: bool) -> Any:
+        """Reduce by an associative, commutative ``f`` over ``axis`` (None, an int or a tuple),
+        one axis at a time (NumPy reduces a Python function over one axis only)."""
         arr = self._lifted(a)
         if arr.ndim == 0:
             return arr[()]
         if arr.size == 0:
             raise ValueError("max/min of an empty array")
-        return np.frompyfunc(f, 2, 1).reduce(arr, axis=axis, keepdims=keepdims)
+        axes = range(arr.ndim) if axis is None else np.atleast_1d(axis)
+        ufunc = np.frompyfunc(f, 2, 1)
+        for ax in sorted({int(ax) % arr.ndim for ax in axes}, reverse=True):
+            arr = ufunc.reduce(arr, axis=ax, keepdims=True)
+        if not keepdims:
+            arr = arr.reshape([n for i, n in enumerate(arr.shape) if i not in
+                               {int(ax) % len(arr.shape) for ax in axes}])
+        return arr[()] if isinstance(arr, np.ndarray) and arr.ndim == 0 else arr
 
     def max(self, a: Any, axis: Any = None, keepdims: bool = False) -> Any:
         if _ints(a):

@@ -17,13 +17,19 @@ power, ...) is ``unsupported``, naming it: the translation never guesses.
 
 Conventions translated: ``sign(0) = 0``; ``Heaviside(x, h0)`` is 0 for x < 0, 1 for x > 0 and
 ``h0`` at 0, where ``h0`` is the expression's second argument (SymPy stores its default 1/2
-there, so plain ``Heaviside(x)`` is 1/2 at 0, as in SymPy); a ``Piecewise`` takes its first
+there, so plain ``Heaviside(x)`` is 1/2 at 0, as in SymPy; the engine's ``xp.heaviside`` is 0 at 0,
+which is ``Heaviside(x, 0)``); a ``Piecewise`` takes its first
 branch whose condition holds and must end in an unconditional (``True``) branch.
 
 Symbol assumptions become premises: ``positive``, ``nonnegative``, ``negative``,
 ``nonpositive``, ``nonzero``, ``zero`` and ``integer`` (as SymPy derives them for the atom, so
 ``positive`` also gives ``nonzero``). Every atom is a real variable; an atom SymPy knows to be
 non-real is ``unsupported``.
+
+A ``valid`` answer whose premises are themselves unsatisfiable says so in ``reason``
+("vacuous: ..."). The time limit covers the whole call; the solver gets two encodings of the
+claim in turn (see ``_ENCODINGS``), each with an equal share of the time still left. z3 does not
+always stop exactly at its limit: a timed-out call may run somewhat past ``timeout_s``.
 """
 
 from __future__ import annotations
@@ -83,6 +89,8 @@ class _Translator:
     of them as top-level constraints changes no answer and no model's atoms; z3 solves this form
     much faster than nested ``If`` chains (P1 at D = 7: 0.12 s against 1.9 s here, and the
     overlapping signed layer at K = 3, P = 2 in ~4 s where the ``If`` form timed out at 20 s).
+    With ``spread``, a relation with a Max or Min side is first rewritten over the arguments
+    (:meth:`_spread`); :func:`decide` tries both forms (see ``_ENCODINGS``).
     """
 
     def __init__(self, spread: bool = True) -> None:
@@ -218,8 +226,7 @@ class _Translator:
     def _spread(self, e: sp.core.relational.Relational) -> Any:
         """A relation with a Max or Min on one side, as the equivalent formula over its arguments:
         ``Max(A) <= r`` iff every ``a <= r``, ``Max(A) >= r`` iff some ``a >= r`` (strict alike, Min
-        mirrored, ``=`` as both). Exact equivalences, and far easier for z3 than a definition of the
-        Max (the signed layer at K = 3, P = 2 without overlap: ~1 s against ~15 s). None if neither
+        mirrored, ``=`` as both): exact equivalences, used when ``self.spread``. None if neither
         side is a Max or Min."""
         lhs, rhs, rel = e.lhs, e.rhs, type(e)
         if not isinstance(lhs, (sp.Max, sp.Min)):

@@ -407,6 +407,11 @@ def test_exact_backend_is_exact_and_names_what_it_cannot_do():
         assert i.dtype.kind == "i" and xp.where(i > 0, 1, 0).dtype.kind == "i"  # indices stay integers
         assert xp.max(a).v == B.Fraction(0.2) and xp.argmax(a) == 1
         assert (xp.eye(2) @ a)[1].v == B.Fraction(0.2)
+        # NumPy functions that only combine entries still see exact values, even of plain float input
+        dot = xp.dot(np.array([0.1, 0.2]), np.array([1.0, 1.0]))
+        assert dot.v == B.Fraction(0.1) + B.Fraction(0.2) != B.Fraction(0.1 + 0.2)
+        with pytest.raises(B.UnsupportedFunction, match="arange"):
+            xp.arange(0.0, 1.0, 0.1)  # a float grid would be rounded in float64
 
 
 def test_every_xp_function_of_the_catalogue_is_supported():

@@ -394,7 +394,7 @@ SUPPORTED = (
 #: NumPy functions that only rearrange, combine by + and *, or read shapes: on object arrays they
 #: apply the scalars' own arithmetic, so they are exact (rationals) or enclosures (balls)
 _NUMPY_AS_IS = (
-    "arange", "concatenate", "diagonal", "dot", "einsum", "expand_dims", "matmul", "outer", "prod",
+    "concatenate", "diagonal", "dot", "einsum", "expand_dims", "matmul", "outer", "prod",
     "reshape", "stack", "trace", "transpose",
 )
 
@@ -408,9 +408,33 @@ class _ObjectOps:
 
     def __getattr__(self, attr: str) -> Any:
         if attr in _NUMPY_AS_IS:
-            return getattr(np, attr)
+            return self._as_is(getattr(np, attr))
         raise UnsupportedFunction(f"xp.{attr} is not supported by the {self.name} backend "
                                   f"(supported: {', '.join(SUPPORTED)})")
+
+    def _as_is(self, f: Callable[..., Any]) -> Callable[..., Any]:
+        """NumPy's ``f`` with every float argument lifted first, so that nothing is computed in
+        float64 (``xp.dot`` of two float arrays would otherwise round)."""
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            args = tuple(self._lift_floats(a) for a in args)
+            out = f(*args, **kwargs)
+            return self._lift_floats(out)
+
+        return call
+
+    def _lift_floats(self, a: Any) -> Any:
+        if isinstance(a, (float, np.floating)) or (isinstance(a, np.ndarray) and a.dtype.kind in "fc"):
+            return self.asarray(a)
+        if isinstance(a, (list, tuple)):
+            return type(a)(self._lift_floats(v) for v in a)
+        return a
+
+    def arange(self, *args: Any, **kwargs: Any) -> Any:
+        """Integers only (a float grid would be computed in float64)."""
+        if any(not _ints(a) for a in (*args, *kwargs.values()) if a is not None):
+            raise UnsupportedFunction(f"xp.arange with non-integer arguments on the {self.name} backend")
+        return np.arange(*args, **kwargs)
 
     # ------------------------------------------------------------------ conversion
 

@@ -168,6 +168,22 @@ def test_symbol_assumptions_become_premises():
 
 
 @needs_z3
+def test_to_z3_gives_the_formula_and_the_definitions_of_its_fresh_variables():
+    import z3
+
+    x = sp.Symbol("x", real=True)
+    formula, defs = D.to_z3(sp.Ge(sp.Max(x, 0), x))
+    assert len(defs) == 3  # Max(x, 0) >= x, Max(x, 0) >= 0, and Max(x, 0) is one of them
+    solver = z3.Solver()
+    solver.add(*defs, z3.Not(formula))
+    assert solver.check() == z3.unsat
+    formula, defs = D.to_z3(sp.Ge(sp.Max(x, 0), x), spread=True)
+    assert defs == [] and z3.is_or(formula)  # Max(x, 0) >= x iff x >= x or 0 >= x
+    term, defs = D.to_z3(x * x - 2 * x)
+    assert defs == [] and z3.is_arith(term)
+
+
+@needs_z3
 def test_heaviside_at_zero_follows_its_second_argument():
     x = sp.Symbol("x", real=True)
     indicator = sp.Piecewise((1, x > 0), (0, True))

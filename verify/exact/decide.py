@@ -287,16 +287,17 @@ _ASSUMPTION_CHECK: dict[str, Callable[[Fraction], bool]] = {
 }
 
 
-def to_z3(expr: sp.Basic) -> tuple[Any, list[Any]]:
+def to_z3(expr: sp.Basic, spread: bool = False) -> tuple[Any, list[Any]]:
     """``(term or formula, definitions)``: the z3 form of a SymPy expression, and the constraints
     that define its fresh variables (one per Max, Min, Abs, sign, Heaviside). Assert the
     definitions beside any use of the formula, negated or not. Atoms become z3 ``Real`` s named
     ``str(atom)``. Raises :class:`Unsupported` naming what cannot be translated, and
-    ``ImportError`` without z3.
+    ``ImportError`` without z3. ``spread``: relations with a Max or Min side are rewritten over
+    its arguments (the second encoding :func:`decide` tries).
     """
     if z3 is None:
         raise ImportError(MISSING_Z3)
-    t = _Translator()
+    t = _Translator(spread=spread)
     out = t.boolean(expr) if _is_bool(expr) else t.term(expr)
     return out, list(t.defs)
 

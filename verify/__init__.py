@@ -17,8 +17,11 @@ if TYPE_CHECKING:  # the names, for type checkers and documentation tools (loade
     from verify.errors import TheoremError, UsageError, VerifyError
     from verify.sampling import Rng
     from verify.spec import Assumption, Cited, Mutant, Source, Theorem, Tolerance
-    from verify.symbolic import ALL_SIZES, Agrees, Cases, Derivation, Equal, Monotone, Separable, up_to
-    from verify.values import Residual, Structure, residual
+    from verify.symbolic import (
+        Agrees, Algebra, Cases, Claim, Derivation, Fact, Lemma, MaxOver, MaxSum, MinOver, Monotone, Unfold, backwards, eq,
+        ge, le,
+    )
+    from verify.values import Residual, Structure, at_least, at_most, residual
 
 #: public name -> module that defines it
 _EXPORTS = {
@@ -31,19 +34,29 @@ _EXPORTS = {
     "Residual": "verify.values",
     "Structure": "verify.values",
     "residual": "verify.values",
+    "at_most": "verify.values",
+    "at_least": "verify.values",
     "Rng": "verify.sampling",
     "xp": "verify.backends",
     "TheoremError": "verify.errors",
     "UsageError": "verify.errors",
     "VerifyError": "verify.errors",
-    "ALL_SIZES": "verify.symbolic",
     "Agrees": "verify.symbolic",
+    "Algebra": "verify.symbolic",
     "Cases": "verify.symbolic",
+    "Claim": "verify.symbolic",
     "Derivation": "verify.symbolic",
-    "Equal": "verify.symbolic",
+    "Fact": "verify.symbolic",
+    "Lemma": "verify.symbolic",
+    "MaxOver": "verify.symbolic",
+    "MaxSum": "verify.symbolic",
+    "MinOver": "verify.symbolic",
     "Monotone": "verify.symbolic",
-    "Separable": "verify.symbolic",
-    "up_to": "verify.symbolic",
+    "Unfold": "verify.symbolic",
+    "backwards": "verify.symbolic",
+    "eq": "verify.symbolic",
+    "ge": "verify.symbolic",
+    "le": "verify.symbolic",
 }
 
 __all__ = sorted(_EXPORTS)

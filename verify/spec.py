@@ -186,10 +186,18 @@ class Theorem:
             raise TheoremError(f"theorem {self.id}: tolerance must be a verify.Tolerance")
         if self.expect not in ("true", "false"):
             raise TheoremError(f"theorem {self.id}: expect must be 'true' or 'false'")
-        from verify.symbolic import Derivation
+        from verify.symbolic import Derivation, Derivations
 
-        if self.derivation is not None and not isinstance(self.derivation, Derivation):
-            raise TheoremError(f"theorem {self.id}: derivation must be a verify.Derivation")
+        proofs = () if self.derivation is None else (
+            tuple(self.derivation) if isinstance(self.derivation, (list, tuple)) else (self.derivation,))
+        if any(not isinstance(d, (Derivation, Derivations)) for d in proofs):
+            raise TheoremError(f"theorem {self.id}: derivation must be a verify.Derivation (or a list of them, one "
+                               "per component of the property)")
+        components = [d.component for d in proofs]
+        if len(proofs) > 1 and (None in components or len(set(components)) != len(components)):
+            raise TheoremError(f"theorem {self.id}: with several derivations, each states a different component "
+                               f"(component=...), got {components}")
+        object.__setattr__(self, "derivation", proofs[0] if len(proofs) == 1 else (proofs or None))
         for kind, items in (("assumption", self.assumptions), ("mutant", self.mutants)):
             expected = Assumption if kind == "assumption" else Mutant
             names = [getattr(i, "name", None) for i in items]
@@ -203,6 +211,13 @@ class Theorem:
         object.__setattr__(self, "assumptions", tuple(self.assumptions))
         object.__setattr__(self, "mutants", tuple(self.mutants))
         object.__setattr__(self, "uses", tuple(self.uses))
+
+    @property
+    def derivations(self) -> tuple[Any, ...]:
+        """The derivations, one per claim (component of the property) they state."""
+        if self.derivation is None:
+            return ()
+        return tuple(self.derivation) if isinstance(self.derivation, tuple) else (self.derivation,)
 
     def assumption(self, name: str) -> Assumption:
         for a in self.assumptions:

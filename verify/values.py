@@ -10,17 +10,38 @@ from verify.backends import Float64Only, xp
 
 
 class Residual(NamedTuple):
-    """``value`` should be 0; ``scale`` is the size of the terms that cancel in it."""
+    """``value`` should be 0; ``scale`` is the size of the terms that cancel in it.
+
+    Made by :func:`residual` (an identity ``lhs == rhs``) or :func:`at_most` / :func:`at_least`
+    (an inequality), a residual also carries the two sides it compares and the relation, so the
+    engine can check that a derivation's claim is the statement this property tests
+    (:mod:`verify.engine.crosscheck`). A ``Residual(value, scale)`` built by hand has no sides.
+    """
 
     value: Any
     scale: Any
+    lhs: Any = None
+    rhs: Any = None
+    relation: str = "=="
 
 
 def residual(lhs: Any, rhs: Any, scale: Any = None) -> Residual:
-    """``lhs - rhs`` with the size of the cancelling terms (default ``max(|lhs|, |rhs|)``)."""
+    """The identity ``lhs == rhs``: residual ``lhs - rhs`` with the size of the cancelling terms
+    (default ``max(|lhs|, |rhs|)``)."""
     if scale is None:
         scale = xp.maximum(xp.abs(lhs), xp.abs(rhs))
-    return Residual(lhs - rhs, scale)
+    return Residual(lhs - rhs, scale, lhs, rhs, "==")
+
+
+def at_most(lhs: Any, rhs: Any, scale: Any) -> Residual:
+    """The inequality ``lhs <= rhs``: residual ``ReLU(lhs - rhs)`` (0 where it holds), with the size
+    of the terms compared."""
+    return Residual(xp.relu(lhs - rhs), scale, lhs, rhs, "<=")
+
+
+def at_least(lhs: Any, rhs: Any, scale: Any) -> Residual:
+    """The inequality ``lhs >= rhs``: residual ``ReLU(rhs - lhs)``."""
+    return Residual(xp.relu(rhs - lhs), scale, lhs, rhs, ">=")
 
 
 class Structure(Mapping):

@@ -23,18 +23,8 @@ from hypothesis import strategies as st
 
 from theorems.sources import PATEL
 from verify import (
-    ALL_SIZES,
-    Assumption,
-    Cases,
-    Derivation,
-    Equal,
-    Monotone,
-    Mutant,
-    Separable,
-    Theorem,
-    Tolerance,
-    residual,
-    xp,
+    Algebra, Assumption, Cases, Claim, Derivation, Fact, Lemma, MaxOver, MaxSum, MinOver, Monotone, Mutant, Theorem,
+    Tolerance, Unfold, backwards, eq, residual, xp,
 )
 
 CONVENTIONS = (
@@ -116,15 +106,58 @@ def switch_relu_property(s, x):
     }
 
 
-_c, _z, _u = sp.symbols("c z u", real=True)
-_a, _zi, _ui = sp.IndexedBase("a"), sp.IndexedBase("z"), sp.IndexedBase("u")
+# --- P1 symbolically, for every D: the instance's arrays z, u and the structure's D, by name
+
+_a = sp.IndexedBase("a")  # the switches (optimised)
+_z, _u = sp.IndexedBase("z", real=True), sp.IndexedBase("u", real=True)
+_zpos = sp.IndexedBase("z", positive=True)
 _i, _j = sp.symbols("i j", integer=True)
+_D = sp.Symbol("D", integer=True, positive=True)
+_c = sp.Symbol("c", real=True)
 
 
-def _switch_explicit(D: int) -> Cases:
-    c = sp.symbols(f"c1:{D + 1}", real=True)
-    lhs = sp.Max(*[sum(ai * ci for ai, ci in zip(a, c)) for a in itertools.product([0, 1], repeat=D)])
-    return Cases(lhs, sum(sp.Max(ci, 0) for ci in c), c, f"cross-check: D = {D} with all 2^{D} switch settings")
+def _on(cond):
+    """The indicator [cond] as SymPy writes it."""
+    return sp.Piecewise((1, cond), (0, True))
+
+
+def _switch_objective(z, u):
+    """max over a in {0,1}^D of z^T diag(a) u = sum_i a_i z_i u_i."""
+    return MaxOver(sp.Sum(_a[_i] * z[_i] * u[_i], (_i, 0, _D - 1)), (_a, [0, 1]))
+
+
+def _push_max(z, u):
+    """The two links every switch claim shares: the max separates over the switches, and one switch
+    takes the values 0 and 1."""
+    return [
+        eq(sp.Sum(MaxOver(_a[_i] * z[_i] * u[_i], (_a, [0, 1])), (_i, 0, _D - 1)),
+           MaxSum("z^T diag(a) u = sum_i a_i z_i u_i: term i reads only the switch a_i")),
+        eq(sp.Sum(sp.Max(0, z[_i] * u[_i]), (_i, 0, _D - 1)), Unfold("one switch: max(0 * z_i u_i, 1 * z_i u_i)")),
+    ]
+
+
+_SWITCH_VALUE = Derivation(
+    component="value",
+    claim=Claim(_switch_objective(_z, _u), "==", sp.Sum(sp.Max(_z[_i] * _u[_i], 0), (_i, 0, _D - 1))),
+    chain=[*_push_max(_z, _u), eq(sp.Sum(sp.Max(_z[_i] * _u[_i], 0), (_i, 0, _D - 1)), Algebra("ReLU(c) = max(c, 0)"))],
+)
+
+_SWITCH_ARGMAX = Derivation(
+    component="argmax",
+    claim=Claim(sp.Sum(_on(_z[_i] * _u[_i] > 0) * _z[_i] * _u[_i], (_i, 0, _D - 1)), "==", _switch_objective(_z, _u)),
+    chain=[
+        eq(sp.Sum(sp.Max(0, _z[_i] * _u[_i]), (_i, 0, _D - 1)),
+           Cases([_z[_i], _u[_i]], "the switch [z_i u_i > 0] passes z_i u_i exactly when it is positive")),
+        *backwards(_push_max(_z, _u), _switch_objective(_z, _u)),
+    ],
+)
+
+_SWITCH_SIGN_FORM = Derivation(
+    component="sign_form",
+    entries=(_i, 0, _D - 1),
+    claim=Claim(_on(_z[_i] * _u[_i] > 0) * _u[_i], "==", sp.sign(_z[_i]) * sp.Max(sp.sign(_z[_i]) * _u[_i], 0)),
+    chain=[eq(sp.sign(_z[_i]) * sp.Max(sp.sign(_z[_i]) * _u[_i], 0), Cases([_z[_i], _u[_i]], "the signs of z_i and u_i"))],
+)
 
 
 switch_relu = Theorem(
@@ -140,26 +173,13 @@ switch_relu = Theorem(
     structure=st.fixed_dictionaries({"D": st.integers(1, 10)}),
     sample=switch_instance,
     tolerance=SUM_TOLERANCE,
-    derivation=Derivation(
-        scope=ALL_SIZES,
-        steps=[
-            Separable(_zi[_i] * _a[_i] * _ui[_i], optimise=[_a], index=_i,
-                      why="z^T diag(a) u = sum_i a_i z_i u_i: term i depends on a_i only, so the max over "
-                          "{0,1}^D is the sum of D one-switch maxima"),
-            Cases(sp.Max(0 * _c, 1 * _c), sp.Max(_c, 0), [_c],
-                  why="two-case split: max over a_i in {0,1} of a_i c_i is ReLU(c_i)"),
-            Cases(sp.Piecewise((1, _c > 0), (0, True)) * _c, sp.Max(_c, 0), [_c],
-                  why="the switch a_i = [c_i > 0] attains ReLU(c_i)"),
-            Cases(sp.Piecewise((1, _z * _u > 0), (0, True)) * _u, sp.sign(_z) * sp.Max(sp.sign(_z) * _u, 0),
-                  [_z, _u], why="sign form: [z u > 0] u = sgn(z) ReLU(sgn(z) u)"),
-            *[_switch_explicit(D) for D in (1, 2, 3)],
-        ],
-    ),
+    derivation=[_SWITCH_VALUE, _SWITCH_ARGMAX, _SWITCH_SIGN_FORM],
     mutants=[
         Mutant("abs_not_relu", "max equals 1^T |z o u| (ReLU replaced by |.|)",
                lambda s, x: residual(switch_max(x["z"], x["u"]), xp.sum(xp.abs(x["z"] * x["u"])),
                                      xp.sum(xp.abs(x["z"] * x["u"]))),
-               derivation=Derivation([Cases(sp.Max(0, _c), sp.Abs(_c), [_c], why="max(0, c) = |c|")])),
+               derivation=Derivation(component="value", claim=Claim(
+                   _switch_objective(_z, _u), "==", sp.Sum(sp.Abs(_z[_i] * _u[_i]), (_i, 0, _D - 1))))),
         Mutant("relu_outside_sum", "max equals ReLU(z^T u) (ReLU of the sum, not sum of ReLUs)",
                lambda s, x: residual(switch_max(x["z"], x["u"]), xp.relu(xp.sum(x["z"] * x["u"])),
                                      xp.sum(xp.abs(x["z"] * x["u"])))),
@@ -197,13 +217,11 @@ switch_relu_positive_z = Theorem(
     assumptions=[Assumption("z_positive", "every entry of z is > 0", lambda s, x: xp.all(x["z"] > 0))],
     uses=["patel2016.switch-relu"],
     derivation=Derivation(
-        scope=ALL_SIZES,
-        steps=[
-            Separable(_zi[_i] * _a[_i] * _ui[_i], optimise=[_a], index=_i,
-                      why="the objective separates over the switches (as in patel2016.switch-relu)"),
-            Cases(sp.Piecewise((1, _u > 0), (0, True)) * sp.Symbol("zp", positive=True) * _u,
-                  sp.Max(sp.Symbol("zp", positive=True) * _u, 0), [sp.Symbol("zp", positive=True), _u],
-                  why="for z_i > 0 the switch [u_i > 0] attains ReLU(z_i u_i)"),
+        claim=Claim(sp.Sum(_on(_u[_i] > 0) * _zpos[_i] * _u[_i], (_i, 0, _D - 1)), "==", _switch_objective(_zpos, _u)),
+        chain=[
+            eq(sp.Sum(sp.Max(0, _zpos[_i] * _u[_i]), (_i, 0, _D - 1)),
+               Cases([_zpos[_i], _u[_i]], "for z_i > 0, [u_i > 0] z_i u_i = max(0, z_i u_i)")),
+            *backwards(_push_max(_zpos, _u), _switch_objective(_zpos, _u)),
         ],
     ),
     mutants=[
@@ -254,31 +272,56 @@ NON_OVERLAPPING = Assumption(
 )
 Z_NONNEG = Assumption("z_nonneg", "every entry of z is >= 0", lambda s, x: xp.all(x["z"] >= 0))
 
-_v, _zw = sp.IndexedBase("v"), sp.Symbol("zeta", nonnegative=True)
-_t = sp.IndexedBase("t")
-_w, _w0, _w1 = sp.symbols("w w0 w1", real=True)
+# --- P2 symbolically, for every K, P and stride S (S = P: windows side by side; S < P: overlapping)
+
+_v = sp.IndexedBase("v", real=True)
+_zn = sp.IndexedBase("z", nonnegative=True)
+_t = sp.IndexedBase("t")  # the translations (optimised), one per window
+_K, _P, _S = sp.symbols("K P S", integer=True, positive=True)
+_tau = sp.Symbol("tau", integer=True)
+_POOL_BIND = {"S": _stride}  # the stride is the structure's: max(1, P - overlap)
+
+
+def _window_max(v, op=MaxOver):
+    """max_tau v[S j + tau] over window j (op=MinOver: the min)."""
+    return op(v[_S * _j + _tau], (_tau, 0, _P - 1))
+
+
+def _translations(z):
+    """max over independent t_j in {0..P-1} of <T_t z, v> = sum_j z_j v[S j + t_j]."""
+    return MaxOver(sp.Sum(z[_j] * _v[_S * _j + _t[_j]], (_j, 0, _K - 1)), (_t, 0, _P - 1))
+
+
+def _separate_translations(z):
+    return [
+        eq(sp.Sum(MaxOver(z[_j] * _v[_S * _j + _t[_j]], (_t, 0, _P - 1)), (_j, 0, _K - 1)),
+           MaxSum("term j reads only its own translation t_j (the windows may overlap: v is not optimised)")),
+        eq(sp.Sum(MaxOver(z[_j] * _v[_S * _j + _tau], (_tau, 0, _P - 1)), (_j, 0, _K - 1)),
+           Unfold("t_j is read at one entry only: one variable tau")),
+    ]
+
 
 translation_maxpool = Theorem(
     id="patel2016.translation-maxpool",
     title="Max over independent local translations is max-pooling",
     source=SOURCE.at("'Max-marginalizing over g => Max-pooling'", formalisation="p2"),
     statement=(
-        r"For $z \ge 0$ and independent translations $t_j \in \{0,\dots,P-1\}$ over non-overlapping windows: "
-        r"$\max_t \langle T_t z, v\rangle = \sum_j z_j \max_{\tau} v_{Pj+\tau} = z^\top \operatorname{MaxPool}(v)$."
+        r"For $z \ge 0$ and independent translations $t_j \in \{0,\dots,P-1\}$, one per pooling window of $P$ "
+        r"positions starting every $S \ge 1$ positions (side by side for $S = P$, overlapping for $S < P$): "
+        r"$\max_t \langle T_t z, v\rangle = \sum_j z_j \max_{\tau} v_{Sj+\tau} = z^\top \operatorname{MaxPool}(v)$."
     ),
     property=_pool_claim(lambda z, w: xp.max(w, axis=1)),
     structure=POOL_STRUCTURE,
     sample=pool_instance,
     tolerance=SUM_TOLERANCE,
-    assumptions=[Z_NONNEG, NON_OVERLAPPING],
+    assumptions=[Z_NONNEG],
     derivation=Derivation(
-        scope=ALL_SIZES,
-        steps=[
-            Separable(_zi[_j] * _v[_j, _t[_j]], optimise=[_t], index=_j,
-                      why="<T_t z, v> = sum_j z_j v[j, t_j]: term j depends on t_j only"),
-            Monotone(_zw * _w, _w, why="for z_j >= 0, w -> z_j w is non-decreasing, so max_tau z_j v = z_j max_tau v"),
-            Cases(sp.Max(_zw * _w0, _zw * _w1), _zw * sp.Max(_w0, _w1), [_zw, _w0, _w1],
-                  why="cross-check: a window of two"),
+        bind=_POOL_BIND,
+        claim=Claim(_translations(_zn), "==", sp.Sum(_zn[_j] * _window_max(_v), (_j, 0, _K - 1))),
+        chain=[
+            *_separate_translations(_zn),
+            eq(sp.Sum(_zn[_j] * _window_max(_v), (_j, 0, _K - 1)),
+               Monotone(lambda w: _zn[_j] * w, "z_j >= 0: w -> z_j w is non-decreasing")),
         ],
     ),
     mutants=[
@@ -295,29 +338,30 @@ def _signed_pool(z, w):
     return xp.where(z >= 0, xp.max(w, axis=1), xp.min(w, axis=1))
 
 
-_zneg = sp.Symbol("zeta_neg", nonpositive=True)
-
 translation_maxpool_signed = Theorem(
     id="patel2016.translation-maxpool.signed",
     title="Max over local translations with signed weights: max-pool or min-pool per window",
     source=SOURCE.at("max-pooling, '(min for negative z_j)'", formalisation="p2"),
     statement=(
-        r"For all $z$: $\max_t \langle T_t z, v\rangle = \sum_j z_j \,\mathrm{pool}_j(v)$ where "
-        r"$\mathrm{pool}_j = \max_\tau v_{Pj+\tau}$ if $z_j \ge 0$ and $\min_\tau v_{Pj+\tau}$ if $z_j < 0$."
+        r"For all $z$ and windows of $P$ positions starting every $S \ge 1$ positions: "
+        r"$\max_t \langle T_t z, v\rangle = \sum_j z_j \,\mathrm{pool}_j(v)$ where "
+        r"$\mathrm{pool}_j = \max_\tau v_{Sj+\tau}$ if $z_j \ge 0$ and $\min_\tau v_{Sj+\tau}$ if $z_j < 0$."
     ),
     property=_pool_claim(_signed_pool),
     structure=POOL_STRUCTURE,
     sample=pool_instance,
     tolerance=SUM_TOLERANCE,
-    assumptions=[NON_OVERLAPPING],
     uses=["patel2016.translation-maxpool"],
     derivation=Derivation(
-        scope=ALL_SIZES,
-        steps=[
-            Separable(_zi[_j] * _v[_j, _t[_j]], optimise=[_t], index=_j, why="term j depends on t_j only"),
-            Monotone(_zw * _w, _w, why="z_j >= 0: w -> z_j w is non-decreasing, so the max stays a max"),
-            Monotone(_zneg * _w, _w, direction="decreasing",
-                     why="z_j <= 0: w -> z_j w is non-increasing, so max_tau z_j v = z_j min_tau v"),
+        bind=_POOL_BIND,
+        claim=Claim(_translations(_z), "==", sp.Sum(sp.Piecewise((_z[_j] * _window_max(_v), _z[_j] >= 0),
+                                      (_z[_j] * _window_max(_v, MinOver), True)), (_j, 0, _K - 1))),
+        chain=[
+            *_separate_translations(_z),
+            eq(sp.Sum(sp.Piecewise((_z[_j] * _window_max(_v), _z[_j] >= 0),
+                                      (_z[_j] * _window_max(_v, MinOver), True)), (_j, 0, _K - 1)),
+               Monotone(lambda w: _z[_j] * w, "w -> z_j w is non-decreasing for z_j >= 0, non-increasing for z_j <= 0",
+                        direction="by sign")),
         ],
     ),
     mutants=[
@@ -340,9 +384,6 @@ def _global_shift_property(s, x):
     return residual(shared, xp.sum(z * xp.max(windows(v, s.K, s.P, stride), axis=1)), _pool_scale(z, v, s))
 
 
-_v1, _v2, _v3, _v4 = sp.symbols("v1:5", real=True)
-_z1, _z2 = sp.symbols("z1 z2", nonnegative=True)
-
 global_shift_maxpool = Theorem(
     id="patel2016.global-shift-maxpool",
     title="A single shared global shift does NOT give max-pooling (stated non-theorem)",
@@ -358,12 +399,11 @@ global_shift_maxpool = Theorem(
     assumptions=[Z_NONNEG, NON_OVERLAPPING],
     expect="false",
     uses=["patel2016.translation-maxpool"],
+    # no chain: a false claim has no proof; the engine looks for an exact rational point where it fails
     derivation=Derivation(
-        scope=ALL_SIZES,
-        steps=[
-            Equal(sp.Max(_z1 * _v1 + _z2 * _v3, _z1 * _v2 + _z2 * _v4), _z1 * sp.Max(_v1, _v2) + _z2 * sp.Max(_v3, _v4),
-                  why="two windows of two, one shared shift: max over t of z1 v[t] + z2 v[2+t]"),
-        ],
+        bind=_POOL_BIND,
+        claim=Claim(MaxOver(sp.Sum(_zn[_j] * _v[_S * _j + _tau], (_j, 0, _K - 1)), (_tau, 0, _P - 1)), "==",
+                    sp.Sum(_zn[_j] * _window_max(_v), (_j, 0, _K - 1))),
     ),
 )
 
@@ -391,11 +431,11 @@ maxpool_relu_commute = Theorem(
     sample=pool_instance,
     tolerance=Tolerance(0.0, 0.0, "max and ReLU only select entries: both sides are entries of v or 0, exactly"),
     derivation=Derivation(
-        scope=ALL_SIZES,
-        steps=[
-            Monotone(sp.Max(_w, 0), _w, why="ReLU is non-decreasing, so it commutes with the max over any window"),
-            Equal(sp.Max(sp.Max(_w0, 0), sp.Max(_w1, 0)), sp.Max(sp.Max(_w0, _w1), 0), why="cross-check: a window of two"),
-        ],
+        bind=_POOL_BIND,
+        entries=(_j, 0, _K - 1),
+        claim=Claim(MaxOver(sp.Max(_v[_S * _j + _tau], 0), (_tau, 0, _P - 1)), "==", sp.Max(_window_max(_v), 0)),
+        chain=[eq(sp.Max(_window_max(_v), 0),
+                  Monotone(lambda w: sp.Max(w, 0), "ReLU is non-decreasing: it commutes with the max over window j"))],
     ),
     mutants=[
         Mutant("avg_pool", "AvgPool and ReLU commute", _pool_of(xp.relu, lambda w: xp.mean(w, axis=1))),
@@ -448,13 +488,50 @@ def _signed_layer(z, u):
     return xp.abs(z) @ xp.max(xp.relu(sgn[:, None] * u), axis=1)
 
 
-_u0, _u1 = sp.symbols("u0 u1", real=True)
+# --- P3 symbolically, for every K, P and D: the switches a[j, tau] of window j's P slots (a 2-D
+# name for the K P switches: slot tau of window j is position P j + tau), the translations t_j
+
+_Gamma, _I = sp.IndexedBase("Gamma", real=True), sp.IndexedBase("I", real=True)
+_d = sp.Symbol("d", integer=True)
+_DIM = sp.Symbol("D", integer=True, positive=True)
+_LAYER_BIND = {"K": lambda s: s.KP[0], "P": lambda s: s.KP[1]}
+_zeta, _w, _cs = sp.Symbol("zeta", nonnegative=True), sp.Symbol("w", real=True), sp.Symbol("c", real=True)
 
 
-def _layer_explicit(zsym, rhs) -> Cases:
-    """K = 1 window of P = 2: every (a, t) rendered explicitly."""
-    lhs = sp.Max(*[a[t] * zsym * (_u0, _u1)[t] for a in itertools.product([0, 1], repeat=2) for t in (0, 1)])
-    return Cases(lhs, rhs, [zsym, _u0, _u1], why="cross-check: K = 1, P = 2, all 8 latent configurations")
+def _filter(j, tau):
+    """(Gamma^T I) at slot tau of window j."""
+    return sp.Sum(_Gamma[_d, _P * j + tau] * _I[_d], (_d, 0, _DIM - 1))
+
+
+def _rendering(z):
+    """max over switches and translations of <Gamma M_a T_t z, I> = sum_j z_j a[j, t_j] (Gamma^T I)[P j + t_j]."""
+    return MaxOver(sp.Sum(z[_j] * _a[_j, _t[_j]] * _filter(_j, _t[_j]), (_j, 0, _K - 1)), (_a, [0, 1]), (_t, 0, _P - 1))
+
+
+def _layer_chain(z, scale, inside, fact, weight):
+    """Push the max in (separate the windows, a slot's switch is a ReLU), take the scale out of the ReLU
+    (``fact``, whose symbol ``weight`` stands for z_j), then out of the max over the window (monotone)."""
+    relu = sp.Max(0, z[_j] * _filter(_j, _tau))
+    return [
+        eq(sp.Sum(MaxOver(z[_j] * _a[_j, _t[_j]] * _filter(_j, _t[_j]), (_a, [0, 1]), (_t, 0, _P - 1)), (_j, 0, _K - 1)),
+           MaxSum("term j reads only window j's switches a[j, .] and translation t_j")),
+        eq(sp.Sum(MaxOver(relu, (_tau, 0, _P - 1)), (_j, 0, _K - 1)),
+           Unfold("t_j is one variable tau; the switch at the chosen slot takes the values 0 and 1")),
+        eq(sp.Sum(MaxOver(scale * sp.Max(inside * _filter(_j, _tau), 0), (_tau, 0, _P - 1)), (_j, 0, _K - 1)),
+           Lemma(fact.name, "in every window and slot", at={weight: z[_j], _w: _filter(_j, _tau)})),
+        eq(sp.Sum(scale * MaxOver(sp.Max(inside * _filter(_j, _tau), 0), (_tau, 0, _P - 1)), (_j, 0, _K - 1)),
+           Monotone(lambda w: scale * w, "the scale is >= 0: w -> scale w is non-decreasing")),
+    ]
+
+
+_RELU_SCALE = Fact("relu_scale", Claim(sp.Max(_zeta * _w, 0), "==", _zeta * sp.Max(_w, 0)),
+                   [eq(_zeta * sp.Max(_w, 0), Cases([_zeta, _w], "ReLU is positively homogeneous"))])
+_RELU_SIGN = Fact("relu_sign", Claim(sp.Max(_cs * _w, 0), "==", sp.Abs(_cs) * sp.Max(sp.sign(_cs) * _w, 0)),
+                  [eq(sp.Abs(_cs) * sp.Max(sp.sign(_cs) * _w, 0), Cases([_cs, _w], "c = sgn(c) |c|"))])
+
+
+def _layer_rhs(scale, inside):
+    return sp.Sum(scale * MaxOver(sp.Max(inside * _filter(_j, _tau), 0), (_tau, 0, _P - 1)), (_j, 0, _K - 1))
 
 
 render_layer = Theorem(
@@ -473,16 +550,10 @@ render_layer = Theorem(
     assumptions=[Z_NONNEG],
     uses=["patel2016.switch-relu", "patel2016.translation-maxpool", "patel2016.maxpool-relu-commute"],
     derivation=Derivation(
-        scope=ALL_SIZES,
-        steps=[
-            Separable(_zi[_j] * _a[_j, _t[_j]] * _ui[_j, _t[_j]], optimise=[_a, _t], index=_j,
-                      why="<Gamma M_a T_t z, I> = sum_j z_j a[j, t_j] u[j, t_j] with u = Gamma^T I in windows: "
-                          "term j reads only window j's switches and translation"),
-            Cases(sp.Max(0 * _c, 1 * _c), sp.Max(_c, 0), [_c], why="max over one switch is ReLU (switch-relu)"),
-            Cases(sp.Max(_zw * _w, 0), _zw * sp.Max(_w, 0), [_zw, _w], why="ReLU(z_j w) = z_j ReLU(w) for z_j >= 0"),
-            Monotone(_zw * _w, _w, why="w -> z_j w is non-decreasing: max_tau z_j ReLU(u) = z_j max_tau ReLU(u)"),
-            _layer_explicit(_zw, _zw * sp.Max(sp.Max(_u0, 0), sp.Max(_u1, 0))),
-        ],
+        bind=_LAYER_BIND,
+        claim=Claim(_rendering(_zn), "==", _layer_rhs(_zn[_j], 1)),
+        facts=[_RELU_SCALE],
+        chain=_layer_chain(_zn, _zn[_j], 1, _RELU_SCALE, _zeta),
     ),
     mutants=[
         Mutant("no_relu", "the layer is z^T MaxPool(Gamma^T I) (ReLU dropped)",
@@ -512,16 +583,10 @@ render_layer_signed = Theorem(
     tolerance=SUM_TOLERANCE,
     uses=["patel2016.switch-relu", "patel2016.translation-maxpool"],
     derivation=Derivation(
-        scope=ALL_SIZES,
-        steps=[
-            Separable(_zi[_j] * _a[_j, _t[_j]] * _ui[_j, _t[_j]], optimise=[_a, _t], index=_j,
-                      why="term j reads only window j's switches and translation"),
-            Cases(sp.Max(0 * _c, 1 * _c), sp.Max(_c, 0), [_c], why="max over one switch is ReLU (switch-relu)"),
-            Cases(sp.Max(_zs * _w, 0), sp.Abs(_zs) * sp.Max(sp.sign(_zs) * _w, 0), [_zs, _w],
-                  why="ReLU(z w) = |z| ReLU(sgn(z) w) for every real z"),
-            Monotone(sp.Abs(_zs) * _w, _w, why="w -> |z_j| w is non-decreasing, so |z_j| leaves the max"),
-            _layer_explicit(_zs, sp.Abs(_zs) * sp.Max(sp.Max(sp.sign(_zs) * _u0, 0), sp.Max(sp.sign(_zs) * _u1, 0))),
-        ],
+        bind=_LAYER_BIND,
+        claim=Claim(_rendering(_z), "==", _layer_rhs(sp.Abs(_z[_j]), sp.sign(_z[_j]))),
+        facts=[_RELU_SIGN],
+        chain=_layer_chain(_z, sp.Abs(_z[_j]), sp.sign(_z[_j]), _RELU_SIGN, _cs),
     ),
     mutants=[
         Mutant("plain_form_for_signed_z", "z^T MaxPool(ReLU(Gamma^T I)) for signed z", _layer_claim(_convnet_layer)),

@@ -1,8 +1,16 @@
 """Running a theorem through its faces and deciding whether the run passed.
 
-A report passes when the claim came out as expected (a theorem: symbolic ``proved`` or
-``proved-to-N`` and numeric ``confirmed``; a stated non-theorem: numeric ``refuted``) and every
-mutant was refuted by at least one face. Ablation results are findings, not pass/fail.
+A report passes when the claim came out as expected and every mutant was refuted by at least one
+face. For a theorem: its derivation (if any) reaches the claim (``proved``, or ``cross-checked``
+when a link is only numeric) and the claim agrees with the property on drawn instances, and the
+numeric face ``confirmed`` it; for a stated non-theorem: the numeric face refuted it and no
+derivation proved it. Ablation results are findings, not pass/fail.
+
+:meth:`TheoremReport.trust` says what was established, one row per claim, in the classes every
+output uses: ``proved`` (with the scope the engine computed and the rules used), ``cross-checked``,
+``tested`` (on N instances over the listed structures), ``refuted`` (with a witness), ``measured``
+(a failure rate), ``assumed`` (an assumption, with what ablation showed), and ``unconfirmed``,
+``vacuous``, ``error`` where nothing was established.
 """
 
 from __future__ import annotations
@@ -14,15 +22,21 @@ from pathlib import Path
 from typing import Any, Callable
 
 from verify.config import in_float64, numeric_settings
+from verify.engine.crosscheck import CrossCheck, crosscheck, narrowed
 from verify.engine.evaluate import release_compiled
 from verify.engine.rates import failure_rate
 from verify.engine.search import Budget, SearchResult, search
 from verify.records.certificate import FORMAT as CERTIFICATE_FORMAT
 from verify.records.certificate import library_versions
 from verify.spec import Theorem
-from verify.symbolic import SymbolicResult, check_derivation
+from verify.symbolic import Scope, SymbolicResult, check_derivation
 
 FACES = ("symbolic", "numeric", "mutants", "ablate")
+
+
+def _witness_scope(sym: SymbolicResult) -> Scope:
+    """Where a mutant's claim is compared with its property: its proved scope, or every size."""
+    return sym.scope if sym.verdict in ("proved", "cross-checked") else Scope.every()
 
 
 def derive_seed(seed: int, *parts: str) -> int:
@@ -32,21 +46,86 @@ def derive_seed(seed: int, *parts: str) -> int:
 
 
 @dataclass
+class ClaimResult:
+    """One derivation's verdict, and whether its claim is the statement the property tests."""
+
+    symbolic: SymbolicResult
+    crosscheck: CrossCheck | None = None
+
+    @property
+    def verdict(self) -> str:
+        """The symbolic verdict as established: a claim that disagrees with the property, or that was
+        never compared with it, proves nothing about the theorem."""
+        v = self.symbolic.verdict
+        if v in ("proved", "cross-checked") and (self.crosscheck is None or self.crosscheck.status != "agrees"):
+            return "unconfirmed"
+        return v
+
+    @property
+    def gap(self) -> str:
+        if self.crosscheck is not None and self.crosscheck.status != "agrees":
+            return self.crosscheck.detail
+        return self.symbolic.gap
+
+    def as_dict(self) -> dict[str, Any]:
+        d = self.symbolic.as_dict()
+        d["established"] = self.verdict
+        d["crosscheck"] = self.crosscheck.as_dict() if self.crosscheck is not None else None
+        return d
+
+
+@dataclass
+class SymbolicFace:
+    """Every claim a theorem's derivations state; ``verdict`` is the weakest of them."""
+
+    claims: list[ClaimResult] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        vs = [c.verdict for c in self.claims]
+        if not vs:
+            return "none"
+        for v in ("refuted", "unconfirmed", "cross-checked"):
+            if v in vs:
+                return v
+        return "proved"
+
+    def summary(self) -> str:
+        """``proved (all sizes (D))``, or per component when there are several claims."""
+        if not self.claims:
+            return "-"
+        def one(c: ClaimResult) -> str:
+            return f"{c.verdict} ({c.symbolic.scope})" if c.verdict in ("proved", "cross-checked") else c.verdict
+        if len(self.claims) == 1:
+            return one(self.claims[0])
+        return "; ".join(f"{c.symbolic.component}: {one(c)}" for c in self.claims)
+
+
+@dataclass
 class MutantResult:
     name: str
     description: str
     numeric: SearchResult
     symbolic: SymbolicResult | None = None
+    crosscheck: CrossCheck | None = None
+
+    @property
+    def refuted_symbolically(self) -> bool:
+        """An exact witness against the mutant's claim, and that claim is the mutant's property."""
+        return (self.symbolic is not None and self.symbolic.verdict == "refuted"
+                and self.crosscheck is not None and self.crosscheck.status == "agrees")
 
     @property
     def refuted(self) -> bool:
-        return self.numeric.verdict == "refuted" or (self.symbolic is not None and self.symbolic.verdict == "refuted")
+        return self.numeric.verdict == "refuted" or self.refuted_symbolically
 
     def as_dict(self) -> dict[str, Any]:
         d = {"name": self.name, "description": self.description, "refuted": self.refuted,
              "numeric": self.numeric.as_dict()}
         if self.symbolic is not None:
             d["symbolic"] = self.symbolic.as_dict()
+        if self.crosscheck is not None:
+            d["crosscheck"] = self.crosscheck.as_dict()
         return d
 
 
@@ -77,7 +156,7 @@ class TheoremReport:
     faces: tuple[str, ...]
     seed: int
     budget: Budget
-    symbolic: SymbolicResult | None = None
+    symbolic: SymbolicFace | None = None
     numeric: SearchResult | None = None
     mutants: list[MutantResult] = field(default_factory=list)
     ablations: list[AblationResult] = field(default_factory=list)
@@ -88,12 +167,14 @@ class TheoremReport:
     def problems(self) -> list[str]:
         out: list[str] = []
         expect_true = self.theorem.expect == "true"
-        if self.symbolic is not None and self.symbolic.verdict != "none":
-            v = self.symbolic.verdict
-            if expect_true and not v.startswith("proved"):
-                out.append(f"symbolic: {v}")
-            if not expect_true and v.startswith("proved"):
-                out.append("symbolic: a stated non-theorem was proved")
+        for c in self.symbolic.claims if self.symbolic is not None else ():
+            v, name = c.verdict, c.symbolic.component or "the claim"
+            if c.crosscheck is not None and c.crosscheck.status == "disagrees":
+                out.append(f"symbolic ({name}): {c.crosscheck.detail}")
+            elif expect_true and v not in ("proved", "cross-checked"):
+                out.append(f"symbolic ({name}): {v}" + (f": {c.gap}" if c.gap else ""))
+            if not expect_true and v in ("proved", "cross-checked"):
+                out.append(f"symbolic ({name}): a stated non-theorem was proved")
         if self.numeric is not None:
             v = self.numeric.verdict
             if expect_true and v != "confirmed":
@@ -111,6 +192,43 @@ class TheoremReport:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def trust(self) -> list[dict[str, Any]]:
+        """What this run established, one row per claim (see the module docstring)."""
+        rows: list[dict[str, Any]] = []
+        for c in self.symbolic.claims if self.symbolic is not None else ():
+            sym, cc = c.symbolic, c.crosscheck
+            row: dict[str, Any] = {"claim": sym.claim, "face": "symbolic", "class": c.verdict,
+                                   "component": sym.component}
+            if c.verdict in ("proved", "cross-checked"):
+                row |= {"scope": str(sym.scope), "all_sizes": sym.scope.all_sizes, "rules": sym.rules,
+                        "links": len(sym.steps)}
+            if c.verdict == "refuted" and sym.witness:
+                row["witness"] = sym.witness
+            if c.gap and c.verdict not in ("proved", "cross-checked"):
+                row["gap"] = c.gap
+            if cc is not None:
+                row |= {"crosscheck": cc.status, "compared_instances": cc.compared,
+                        "compared_structures": len(cc.structures)}
+            rows.append(row)
+        num = self.numeric
+        if num is not None:
+            klass = {"confirmed": "tested"}.get(num.verdict, num.verdict)
+            row = {"claim": "the statement (every component of the property)", "face": "numeric", "class": klass,
+                   "instances": num.satisfied, "drawn": num.drawn,
+                   "structures": [r["structure"] for r in num.structures]}
+            if num.counterexample is not None and num.verdict == "refuted":
+                row["witness"] = {"structure": num.counterexample.structure,
+                                  "established": num.counterexample.established}
+            rows.append(row)
+        for r in self.rates:
+            rows.append({"claim": f"failure rate at {r['structure']}", "face": "numeric", "class": "measured",
+                         "rate": r["rate"], "interval95": r["interval95"], "instances": r["meeting_assumptions"]})
+        ablated = {a.assumption: a.verdict for a in self.ablations}
+        for a in self.theorem.assumptions:
+            rows.append({"claim": f"assumption {a.name}: {a.description}", "face": "assumption", "class": "assumed",
+                         "ablation": ablated.get(a.name, "not run")})
+        return rows
 
     def certificate(self) -> dict[str, Any]:
         """The certificate record of this run (written by :mod:`verify.records.certificate`)."""
@@ -137,7 +255,9 @@ class TheoremReport:
             "faces": list(self.faces),
             "seed": self.seed,
             "budget": self.budget.as_dict(),
-            "symbolic": self.symbolic.as_dict() if self.symbolic else None,
+            "symbolic": {"verdict": self.symbolic.verdict, "summary": self.symbolic.summary(),
+                         "claims": [c.as_dict() for c in self.symbolic.claims]} if self.symbolic else None,
+            "trust": self.trust(),
             "numeric": self.numeric.as_dict() if self.numeric else None,
             "mutants": [m.as_dict() for m in self.mutants],
             "ablations": [a.as_dict() for a in self.ablations],
@@ -171,7 +291,7 @@ def run_theorem(
 
     try:
         if "symbolic" in faces:
-            report.symbolic = check_derivation(theorem.derivation)
+            report.symbolic = SymbolicFace([ClaimResult(check_derivation(d)) for d in theorem.derivations])
         if "numeric" in faces:
             report.numeric = do_search("claim")
             for k, s in enumerate(theorem.rates_on):
@@ -179,11 +299,22 @@ def run_theorem(
                                                  seed=derive_seed(seed, theorem.id, f"rate:{k}")))
                 if progress:
                     progress("failure rate", budget.instances)
+        if report.symbolic is not None:
+            structures = [r["structure"] for r in report.numeric.structures] if report.numeric else []
+            for k, (d, c) in enumerate(zip(theorem.derivations, report.symbolic.claims)):
+                c.crosscheck = crosscheck(theorem, d, _witness_scope(c.symbolic), structures=structures,
+                                          seed=derive_seed(seed, theorem.id, f"crosscheck:{k}"))
+                c.symbolic.scope = narrowed(c.symbolic.scope, d, c.crosscheck)
         if "mutants" in faces:
             for m in theorem.mutants:
-                sym = check_derivation(m.derivation) if m.derivation is not None else None
-                report.mutants.append(
-                    MutantResult(m.name, m.description, do_search(f"mutant:{m.name}", prop=m.property), sym))
+                res = do_search(f"mutant:{m.name}", prop=m.property)
+                sym = cc = None
+                if m.derivation is not None:
+                    sym = check_derivation(m.derivation)
+                    cc = crosscheck(theorem, m.derivation, _witness_scope(sym), prop=m.property,
+                                    structures=[r["structure"] for r in res.structures],
+                                    seed=derive_seed(seed, theorem.id, f"crosscheck:{m.name}"))
+                report.mutants.append(MutantResult(m.name, m.description, res, sym, cc))
         if "ablate" in faces and theorem.expect == "true":
             for a in theorem.assumptions:
                 report.ablations.append(AblationResult(a.name, do_search(f"ablate:{a.name}", drop=a.name)))

@@ -72,6 +72,9 @@ class SearchResult:
     dropped_violated: int | None = None
     counterexample: Counterexample | None = None
     note: str = ""
+    #: per structure searched (in the order first drawn): instances drawn, meeting the enforced
+    #: assumptions, and failing among those
+    structures: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def margin(self) -> float:
@@ -94,6 +97,7 @@ class SearchResult:
             "budget": self.budget,
             "instances_satisfying_each_assumption": self.per_assumption,
             "residual_over_tolerance_histogram": self.histogram,
+            "structures": self.structures,
         }
         if self.dropped_violated is not None:
             d["instances_violating_dropped_assumption"] = self.dropped_violated
@@ -102,6 +106,19 @@ class SearchResult:
         if self.note:
             d["note"] = self.note
         return d
+
+
+def _count_structure(rows: list[dict[str, Any]], s: Structure, drawn: int, meeting: int, failing: int) -> None:
+    key = s.as_json()
+    for row in rows:
+        if row["structure"] == key:
+            break
+    else:
+        row = {"structure": key, "drawn": 0, "meeting_assumptions": 0, "failing": 0}
+        rows.append(row)
+    row["drawn"] += drawn
+    row["meeting_assumptions"] += meeting
+    row["failing"] += failing
 
 
 class _Violation(Exception):
@@ -154,6 +171,7 @@ def search(
                 result.per_assumption[n] += int(holds[:, i].sum())
             if drop_idx is not None:
                 result.dropped_violated += int((ok_mask & ~holds[:, drop_idx]).sum())
+            _count_structure(result.structures, s, len(ok_mask), int(ok_mask.sum()), int(bad.sum()))
             good = ok_mask & np.isfinite(out["ratio"])
             add_to_histogram(result.histogram, out["ratio"][good])
             if good.any():

@@ -18,7 +18,7 @@ import numpy as np
 
 from verify.errors import VerifyError
 
-FORMAT = "dlverify-certificate/1"
+FORMAT = "dlverify-certificate/2"
 DEFAULT_DIR = ".dlverify/certificates"
 _LIBRARIES = ("dlverify", "jax", "jaxlib", "numpy", "sympy", "hypothesis", "mpmath", "scipy")
 

@@ -1,0 +1,394 @@
+"""The symbolic claim and the numeric property are one statement: checked on drawn instances.
+
+A derivation proves its claim; the numeric face tests the property. Nothing so far says they are
+about the same thing. Here the claim's two sides are evaluated on instances the sampler draws
+(the claim's size symbols set from the structure, its finite maxima and sums unfolded, its
+symbols bound to the instance's arrays by name or by the derivation's ``bind``), and compared with
+the two sides the property's component computes (``verify.residual(lhs, rhs)`` records them). A
+mismatch beyond the theorem's tolerance, a relation that differs, or a bound value that breaks a
+symbol's declared assumption (a ``nonnegative`` symbol given a negative entry) is a disagreement:
+the theorem fails, whatever the derivation proved.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import sympy as sp
+
+from verify.backends import backend
+from verify.config import in_float64
+from verify.engine.evaluate import batch_evaluator, batch_sampler
+from verify.spec import Theorem
+from verify.symbolic import Derivation, Derivations, MaxOver, MinOver, Scope, size_symbols
+from verify.values import Residual, Structure, as_residuals
+
+#: instances compared per structure, and structures compared at most
+PER_STRUCTURE = 4
+MAX_STRUCTURES = 12
+#: lhs and rhs are compared with the theorem's tolerance times this: the symbolic side is evaluated
+#: in float64 too, in another order, so its rounding is of the size the tolerance already allows
+SLACK = 4.0
+
+
+@dataclass
+class CrossCheck:
+    """``agrees`` (every compared instance matched), ``disagrees`` (``detail`` shows the first
+    instance that did not), or ``not compared`` (no instance of a size in the claim's scope met the
+    assumptions, or the claim could not be evaluated: ``detail`` says why)."""
+
+    status: str
+    compared: int = 0
+    structures: list[dict[str, Any]] = field(default_factory=list)
+    detail: str = ""
+    skipped: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {"status": self.status, "instances_compared": self.compared, "structures": self.structures}
+        if self.detail:
+            d["detail"] = self.detail
+        if self.skipped:
+            d["skipped"] = self.skipped
+        return d
+
+
+def _members(derivation: Derivation | Derivations) -> list[Derivation]:
+    return list(derivation.members) if isinstance(derivation, Derivations) else [derivation]
+
+
+def _matches(size: Mapping[str, int] | None, s: Mapping[str, Any]) -> bool:
+    return size is None or all(s.get(k) == v for k, v in size.items())
+
+
+def _name(atom: Any) -> str:
+    return str(atom.label) if isinstance(atom, sp.IndexedBase) else str(getattr(atom, "name", atom))
+
+
+class _Unbound(Exception):
+    pass
+
+
+def _instance_value(name: str, bind: Mapping[str, Any], s: Structure, x: Mapping[str, np.ndarray]) -> Any:
+    key = bind.get(name, name)
+    if callable(key):  # a size computed from the structure (a stride, say)
+        return key(s)
+    if key in x:
+        return np.asarray(x[key])
+    if key in s:
+        return s[key]
+    raise _Unbound(f"the claim's symbol {name!r} is bound to nothing: no instance array or structure field "
+                   f"{key!r} (give Derivation(bind={{{name!r}: KEY}}))")
+
+
+def _check_assumption(atom: Any, value: Any, where: str) -> str | None:
+    """A bound value that breaks the symbol's own assumption, as a sentence; None if fine."""
+    base = atom.base if isinstance(atom, sp.Indexed) else atom
+    checks = (("positive", lambda v: v > 0), ("nonnegative", lambda v: v >= 0), ("negative", lambda v: v < 0),
+              ("nonpositive", lambda v: v <= 0), ("integer", lambda v: float(v) == round(float(v))))
+    for prop, ok in checks:
+        if getattr(base, f"is_{prop}", None) and not ok(value):
+            return f"the claim takes {base} {prop}, but {where} = {value!r} on an instance meeting the assumptions"
+    return None
+
+
+class _Need(Exception):
+    """Evaluation read an optimised entry that has no value yet: branch over its values."""
+
+    def __init__(self, key: tuple[Any, tuple[int, ...]]) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+class Evaluator:
+    """The claim's value on one instance, in float64, straight from the expression tree.
+
+    A ``MaxOver`` is evaluated by enumeration: a scalar variable over its values, an optimised
+    ``IndexedBase`` lazily (each entry the expression reads, over its values, as it is read), so
+    only the entries that matter are enumerated. Sums run over their (now explicit) ranges."""
+
+    def __init__(self, bind: Mapping[str, Any], s: Structure, x: Mapping[str, np.ndarray]) -> None:
+        self.bind, self.s, self.x = bind, s, x
+        self.assumption_breaks: list[str] = []
+        self.steps = 0
+
+    def array(self, name: str) -> np.ndarray:
+        return np.asarray(_instance_value(name, self.bind, self.s, self.x))
+
+    def __call__(self, e: Any, env: dict[Any, Any]) -> Any:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise _Unbound(f"evaluating the claim takes more than {MAX_STEPS} steps")
+        if isinstance(e, (bool, int, float)):
+            return e
+        if e.is_Number:
+            return float(e)
+        if e in (sp.true, sp.false):
+            return bool(e)
+        if isinstance(e, sp.Symbol):
+            if e in env:
+                return env[e]
+            value = float(np.asarray(_instance_value(e.name, self.bind, self.s, self.x)))
+            self._check(e, value, str(e))
+            return value
+        if isinstance(e, sp.Indexed):
+            idx = tuple(int(round(self(i, env))) for i in e.indices)
+            assignment = env.get(("optimised", e.base))
+            if assignment is not None:
+                if idx not in assignment:
+                    raise _Need((e.base, idx))
+                return assignment[idx]
+            arr = self.array(_name(e.base))
+            try:
+                value = float(arr[idx])
+            except (IndexError, TypeError):
+                raise _Unbound(f"{e.base}{list(idx)} is outside the instance's {_name(e.base)} of shape "
+                               f"{arr.shape}") from None
+            self._check(e, value, f"{e.base}{list(idx)}")
+            return value
+        if isinstance(e, sp.MatrixBase):
+            return np.array([[self(v, env) for v in row] for row in e.tolist()], dtype=float)
+        if isinstance(e, sp.MatrixSymbol):
+            return self.array(e.name).astype(float).reshape(e.shape)
+        if isinstance(e, sp.Add):
+            return sum(self(a, env) for a in e.args)
+        if isinstance(e, sp.Mul):
+            out = 1.0
+            for a in e.args:
+                out = out * self(a, env)
+            return out
+        if isinstance(e, sp.Pow):
+            return self(e.base, env) ** self(e.exp, env)
+        if isinstance(e, (sp.Max, sp.Min)):
+            vals = [self(a, env) for a in e.args]
+            return max(vals) if isinstance(e, sp.Max) else min(vals)
+        if isinstance(e, sp.Abs):
+            return abs(self(e.args[0], env))
+        if isinstance(e, sp.sign):
+            v = self(e.args[0], env)
+            return float((v > 0) - (v < 0))
+        if isinstance(e, sp.Heaviside):
+            v = self(e.args[0], env)
+            h0 = self(e.args[1], env) if len(e.args) > 1 else 0.5
+            return 1.0 if v > 0 else (h0 if v == 0 else 0.0)
+        if isinstance(e, sp.Piecewise):
+            for value, cond in e.args:
+                if self(cond, env):
+                    return self(value, env)
+            raise _Unbound(f"no branch of {e} applies")
+        if isinstance(e, sp.core.relational.Relational):
+            a, b = self(e.lhs, env), self(e.rhs, env)
+            return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[e.rel_op]
+        if isinstance(e, sp.And):
+            return all(self(a, env) for a in e.args)
+        if isinstance(e, sp.Or):
+            return any(self(a, env) for a in e.args)
+        if isinstance(e, sp.Not):
+            return not self(e.args[0], env)
+        if isinstance(e, sp.Sum):
+            (k, lo, hi), *rest = e.limits
+            inner = sp.Sum(e.function, *rest) if rest else e.function
+            return sum(self(inner, env | {k: v}) for v in range(int(self(lo, env)), int(self(hi, env)) + 1))
+        if isinstance(e, (MaxOver, MinOver)):
+            return self._extremum(e, env)
+        for fn, np_fn in ((sp.exp, np.exp), (sp.log, np.log), (sp.sqrt, np.sqrt), (sp.tanh, np.tanh),
+                          (sp.sin, np.sin), (sp.cos, np.cos)):
+            if isinstance(e, fn):
+                return float(np_fn(self(e.args[0], env)))
+        if isinstance(e, sp.MatrixExpr):
+            return self(e.as_explicit(), env)
+        raise _Unbound(f"cannot evaluate {type(e).__name__} in {e}")
+
+    def _check(self, atom: Any, value: float, where: str) -> None:
+        broken = _check_assumption(atom, value, where)
+        if broken:
+            self.assumption_breaks.append(broken)
+
+    def _extremum(self, e: Any, env: dict[Any, Any]) -> float:
+        pick = max if isinstance(e, MaxOver) else min
+        scalars, bases = [], []
+        for d in e.domains:
+            var = d[0]
+            values = ([self(v, env) for v in sorted(d[1], key=sp.default_sort_key)] if len(d) == 2 else
+                      list(range(int(self(d[1], env)), int(self(d[2], env)) + 1)))
+            (bases if isinstance(var, sp.IndexedBase) else scalars).append((var, values))
+
+        def over_bases(env_: dict[Any, Any]) -> float:
+            try:
+                return self(e.function, env_)
+            except _Need as need:
+                base, idx = need.key
+                values = next(v for b, v in bases if b == base)
+                out = []
+                for v in values:
+                    assignment = dict(env_[("optimised", base)])
+                    assignment[idx] = v
+                    out.append(over_bases(env_ | {("optimised", base): assignment}))
+                return pick(out)
+
+        best = []
+        names = [v for v, _ in scalars]
+        for combo in itertools.product(*[vals for _, vals in scalars]):
+            env_ = env | dict(zip(names, combo)) | {("optimised", b): {} for b, _ in bases}
+            best.append(over_bases(env_))
+        return pick(best)
+
+
+#: evaluating one side on one instance may take at most this many steps (2^8 switch settings x 8
+#: terms is ~10^5)
+MAX_STEPS = 300_000
+
+
+def _evaluate(side: Any, sizes: Mapping[Any, int], member: Derivation, s: Structure,
+              x: Mapping[str, np.ndarray]) -> tuple[np.ndarray, list[str]]:
+    e = side.xreplace({k: sp.Integer(v) for k, v in sizes.items()})
+    # derivatives and the like are worked out symbolically first; everything else is evaluated
+    e = e.replace(lambda n: isinstance(n, (sp.Derivative, sp.Integral, sp.Trace)), lambda n: n.doit())
+    ev = Evaluator(member.bind, s, x)
+    value = ev(e, {})
+    return _flat(value), ev.assumption_breaks
+
+
+def _flat(v: Any) -> np.ndarray:
+    return np.asarray(v, dtype=float).reshape(-1)
+
+
+def _compare_one(member: Derivation, theorem: Theorem, prop: Any, s: Structure, x: Mapping[str, np.ndarray],
+                 slack: float) -> str | None:
+    """None when the claim's sides match the property's on this instance, else the disagreement."""
+    claim = member.claim
+    sizes = {sym: int(_instance_value(sym.name, member.bind, s, x)) for sym in size_symbols(claim, member.entries)}
+    points = [dict(sizes)]
+    if member.entries is not None:  # the claim holds for every entry k: evaluate it at each, in order
+        k, lo, hi = member.entries
+        lo_, hi_ = (sp.sympify(b).xreplace({a: sp.Integer(v) for a, v in sizes.items()}) for b in (lo, hi))
+        points = [sizes | {k: v} for v in range(int(lo_), int(hi_) + 1)]
+    with backend("jax"):
+        out = as_residuals(prop(s, {k: np.asarray(v) for k, v in x.items()}))
+    comp = member.component or (next(iter(out)) if len(out) == 1 else None)
+    if comp is None or comp not in out:
+        raise _Unbound(f"the derivation does not say which component it states (component=...; the property has "
+                       f"{', '.join(out)})" if comp is None else f"the property has no component {comp!r}")
+    r: Residual = out[comp]
+    if r.lhs is None or r.rhs is None:
+        raise _Unbound(f"component {comp!r} is a Residual without sides: build it with residual(lhs, rhs, scale), "
+                       "at_most or at_least so the claim can be compared with it")
+    if r.relation != claim.rel:
+        return f"the claim is {claim.rel} but component {comp!r} tests {r.relation}"
+    scale = np.abs(_flat(np.broadcast_to(np.asarray(r.scale, dtype=float), np.shape(r.value))))
+    bound = slack * np.maximum(theorem.tolerance.bound(scale), 0.0)
+    for side_name, side, numeric in (("left", claim.lhs, r.lhs), ("right", claim.rhs, r.rhs)):
+        parts = []
+        for point in points:
+            value, breaks = _evaluate(side, point, member, s, x)
+            if breaks:
+                return breaks[0]
+            parts.append(value)
+        sym_value = np.concatenate(parts) if parts else np.zeros(0)
+        num_value = _flat(np.asarray(numeric))
+        if sym_value.size != num_value.size:
+            return (f"the claim's {side_name} side has {sym_value.size} entries at {dict(s)}, "
+                    f"component {comp!r} has {num_value.size}")
+        b = bound if bound.size == num_value.size else np.full(num_value.shape, float(np.max(bound, initial=0.0)))
+        bad = ~(np.abs(sym_value - num_value) <= b)
+        if bad.any():
+            k = int(np.argmax(bad))
+            shown = "; ".join(f"{name}={np.asarray(v).tolist()}" for name, v in list(x.items())[:8])
+            return (f"symbolic claim and numeric property disagree on an instance at {dict(s)}: the claim's {side_name} "
+                    f"side is {sym_value[k]:.12g} where component {comp!r} computes {num_value[k]:.12g} (entry {k}; "
+                    f"instance {shown})")
+    return None
+
+
+@in_float64
+def crosscheck(theorem: Theorem, derivation: Derivation | Derivations, scope: Scope, *, prop: Any = None,
+               structures: Iterable[Mapping[str, Any]] = (), seed: int = 0) -> CrossCheck:
+    """Compare the claim with ``prop`` (default the theorem's property) on instances meeting the
+    assumptions, over ``structures`` (those the search drew) and, for explicit sizes that none of
+    them has, a structure of that size found from the theorem's strategy."""
+    prop = prop or theorem.property
+    members = [m for m in _members(derivation) if scope.all_sizes or (m.size is not None and scope.covers(m.size))]
+    if not members:
+        return CrossCheck("not compared", detail="nothing in the scope to compare")
+    candidates: list[Structure] = []
+    for s in structures:
+        s = Structure(s)
+        if s not in candidates:
+            candidates.append(s)
+    for m in members:
+        if m.size is not None and not any(_matches(m.size, s) for s in candidates):
+            found = _structure_of_size(theorem, m.size)
+            if found is not None:
+                candidates.append(found)
+    result = CrossCheck("agrees")
+    uncovered = []
+    evaluator = batch_evaluator(prop, theorem.sample, theorem.assumptions, theorem.tolerance)
+    sampler = batch_sampler(theorem.sample)
+    per_member_done = {id(m): False for m in members}
+    for s in candidates[: MAX_STRUCTURES + len(members)]:
+        applicable = [m for m in members if _matches(m.size, s)]
+        if not applicable:
+            continue
+        key = (seed + 7919 * len(result.structures)) % 2**32
+        out = evaluator(s, key, 64)
+        ok = out["holds"].all(axis=1) if theorem.assumptions else np.ones(len(out["ratio"]), bool)
+        idx = np.flatnonzero(ok)[:PER_STRUCTURE]
+        if idx.size == 0:
+            continue
+        batch = sampler(s, key, 64)
+        compared_here = 0
+        for m in applicable:
+            for i in idx:
+                x = {k: np.asarray(v)[i] for k, v in batch.items()}
+                try:
+                    bad = _compare_one(m, theorem, prop, s, x, SLACK)
+                except _Unbound as exc:
+                    result.skipped.append(f"{dict(s)}: {exc}")
+                    break
+                if bad:
+                    return CrossCheck("disagrees", result.compared, result.structures + [s.as_json()], bad)
+                result.compared += 1
+                compared_here += 1
+                per_member_done[id(m)] = True
+        if compared_here:
+            result.structures.append(s.as_json())
+    for m in members:
+        if not per_member_done[id(m)]:
+            uncovered.append(str(m.size) if m.size is not None else "all sizes")
+    if result.compared == 0:
+        why = result.skipped[0] if result.skipped else "no drawn instance of a size in the claim's scope met the assumptions"
+        return CrossCheck("not compared", 0, [], why, result.skipped)
+    if uncovered:
+        result.skipped.append(f"never compared at {', '.join(uncovered)}")
+    return result
+
+
+def _structure_of_size(theorem: Theorem, size: Mapping[str, int]) -> Structure | None:
+    from hypothesis import HealthCheck, Phase, find, settings
+    from hypothesis.errors import NoSuchExample, Unsatisfiable
+
+    try:
+        found = find(theorem.structure, lambda st: _matches(size, st),
+                     settings=settings(max_examples=500, database=None, phases=[Phase.generate],
+                                       suppress_health_check=list(HealthCheck)))
+    except (NoSuchExample, Unsatisfiable):
+        return None
+    return Structure(found)
+
+
+def uncovered_sizes(derivation: Derivation | Derivations, check: CrossCheck) -> list[dict[str, int]]:
+    """Explicit sizes of ``derivation`` that ``check`` never compared."""
+    seen = [Structure(s) for s in check.structures]
+    return [m.size for m in _members(derivation) if m.size is not None and not any(_matches(m.size, s) for s in seen)]
+
+
+def narrowed(scope: Scope, derivation: Derivation | Derivations, check: CrossCheck) -> Scope:
+    """The scope, less the explicit sizes never compared with the property."""
+    if scope.all_sizes:
+        return scope
+    missing = uncovered_sizes(derivation, check)
+    kept = [dict(s) for s in (scope.sizes or ()) if dict(s) not in missing]
+    return Scope.explicit(kept)
+

@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from typing import Any, Iterator, Sequence
 
 EPILOG = """\
@@ -392,8 +393,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     previous = _on_sigterm()
     try:
-        with exits_guarded(), _stdout_to_stderr(), float64():
-            return _dispatch(args)
+        with warnings.catch_warnings(), exits_guarded(), _stdout_to_stderr():
+            warnings.showwarning = _one_line_warning  # e.g. JAX on an unreadable cache entry: it recompiles
+            with float64():
+                return _dispatch(args)
     except NotVerified as exc:
         sys.stderr.write(f"verify: {exc}\n")
         return 1
@@ -417,6 +420,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _one_line_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None,
+                      line: str | None = None) -> None:
+    sys.stderr.write(f"verify: warning: {' '.join(str(message).split())[:500]}\n")
 
 
 class _Terminated(BaseException):

@@ -79,7 +79,7 @@ def minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s,
         strategy = st.tuples(*[st.integers(0, len(lad) - 1) for lad in ladders])
         try:
             choice = find(strategy, lambda c: fails(build(c)),
-                          settings=quiet_settings(budget.shrink_examples), random=random.Random(seed))
+                          settings=quiet_settings(max(1, budget.shrink_examples)), random=random.Random(seed))
             x_min, method = build(choice), "hypothesis"
         except (NoSuchExample, Unsatisfiable):
             # Hypothesis found no failing mix of simpler values: simplify greedily from x0 instead

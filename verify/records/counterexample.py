@@ -213,7 +213,7 @@ def _flatten(values: Any, shape: list[int], dtype: str, out: list[Any], f: Field
         else:
             ok = isinstance(values, int) and not isinstance(values, bool)
         if not ok:
-            raise f.error(f"expected a {dtype} value, got {type(values).__name__} {str(values)[:40]!r}", where)
+            raise f.error(f"expected a value of dtype {dtype}, got {type(values).__name__} {str(values)[:40]!r}", where)
         out.append(number(values) if kind == "f" else values)
         return
     if not isinstance(values, list) or len(values) != shape[0]:

@@ -169,18 +169,18 @@ def _first_existing(path: Path) -> Path:
 
 def _probe(directory: Path, what: str) -> None:
     """Create, fill and remove a small file in ``directory``: read-only, permission-less and full
-    file systems fail here, before any work."""
+    file systems fail here, before any work. ``what`` names the location in the message."""
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".dlverify-probe-", suffix=".tmp")
     except OSError as exc:
-        raise OutputError(f"{what} {directory}: cannot write there: {_why(exc)}") from None
+        raise OutputError(f"{what}: cannot write there: {_why(exc)}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(b"\0" * 4096)
             fh.flush()
             os.fsync(fh.fileno())
     except OSError as exc:
-        raise OutputError(f"{what} {directory}: cannot write there: {_why(exc)}") from None
+        raise OutputError(f"{what}: cannot write there: {_why(exc)}") from None
     finally:
         try:
             os.unlink(tmp)
@@ -202,7 +202,7 @@ def prepare_directory(path: str | Path, what: str) -> Path:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"{what} {path}: cannot be created: {_why(exc)}") from None
-    _probe(path, what)
+    _probe(path, f"{what} {path}")
     return path
 
 
@@ -218,7 +218,7 @@ def prepare_file(path: str | Path, what: str) -> Path:
         blocker = _first_existing(parent)
         why = f"{blocker} is a file" if os.path.lexists(blocker) and not blocker.is_dir() else "no such directory"
         raise OutputError(f"{what} {path}: cannot write there: {why}")
-    _probe(parent, what)
+    _probe(parent, f"{what} {path}")
     return path
 
 

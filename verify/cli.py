@@ -199,7 +199,7 @@ def _stdout_to_stderr() -> Iterator[None]:
         saved = None
     if saved is not None:
         _stdout = open(saved, "w", encoding=getattr(python_stdout, "encoding", None) or "utf-8",
-                       errors="replace", closefd=False)
+                       errors="replace", closefd=False)  # noqa: SIM115 - closed (flushed) in the finally below
         sys.stderr.flush()
         os.dup2(2, 1)
     else:

@@ -8,10 +8,10 @@ import numpy as np
 from verify.backends import backend
 from verify.config import in_float64
 from verify.engine.evaluate import judge
-from verify.records.io import stable_text
-from verify.sampling import Rng
 from verify.errors import VerifyError
 from verify.records.counterexample import Counterexample, Replay
+from verify.records.io import stable_text
+from verify.sampling import Rng
 from verify.spec import Theorem
 from verify.values import Structure
 

@@ -46,7 +46,7 @@ class Budget:
     examples: int = 10
     batch: int = 512
     shrink_examples: int = 200
-    shrink_batches: int = 100
+    shrink_batches: int = 64
 
     def __post_init__(self) -> None:
         if self.examples < 1 or self.batch < 1:

@@ -14,7 +14,6 @@ import contextlib
 import html
 import importlib.util
 import io
-import json
 import logging
 import pkgutil
 import re
@@ -111,7 +110,13 @@ def _verdict(t, certs: Path) -> str:
     cert_path = certs / f"{t.id}.json"
     if not cert_path.is_file():
         return "not run here"
-    cert = json.loads(cert_path.read_text())
+    from verify.errors import VerifyError
+    from verify.records.certificate import read_certificate
+
+    try:
+        cert, _ = read_certificate(cert_path)
+    except VerifyError as exc:
+        return f"unreadable certificate ({exc})"
     if cert["theorem"]["statement_sha256"] != t.statement_hash():
         return "not run here (the certificate is for an earlier statement)"
     sym = (cert.get("symbolic") or {}).get("verdict", "-")

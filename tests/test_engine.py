@@ -9,7 +9,7 @@ import pytest
 import sympy as sp
 from conftest import SMALL
 
-from verify import Cases, Derivation, Equal, Separable, TheoremError, Tolerance, xp
+from verify import Cases, Derivation, Equal, Separable, TheoremError, Tolerance, residual, xp
 from verify.backends import backend, to_highprec
 from verify.engine.replay import replay
 from verify.engine.runner import run_theorem
@@ -235,3 +235,95 @@ def test_failure_rate_with_no_instance_meeting_the_assumptions_is_null_not_nan(d
     r = failure_rate(thm, {"n": 1}, instances=256, batch=128, seed=0)
     assert r["meeting_assumptions"] == 0 and r["rate"] is None
     json.dumps(r, allow_nan=False)  # strict JSON
+
+
+# ---------------------------------------------------------------- nothing silently wrong (issue 15)
+
+
+def _toy(id, prop, sample, assumptions=(), tol=None, **kw):
+    from hypothesis import strategies as st
+
+    from verify import Theorem
+
+    return Theorem(id=id, title="t", source="s", statement="s", property=prop,
+                   structure=st.fixed_dictionaries({"n": st.integers(1, 2)}), sample=sample,
+                   tolerance=tol or Tolerance(0.0, 0.0, "exact"), assumptions=assumptions, **kw)
+
+
+def test_a_tolerance_must_be_a_finite_number():
+    for bad in (float("inf"), float("nan"), "0.1", True):
+        with pytest.raises(TheoremError):
+            Tolerance(bad, 0.0, "r")
+        with pytest.raises(TheoremError):
+            Tolerance(0.0, bad, "r")
+
+
+def test_a_sampler_that_draws_no_randomness_is_an_error():
+    """NumPy's generator runs once, at trace time: every instance would be the same draw, on
+    which the false claim |x| < 2.5 almost surely 'holds'."""
+    rng_np = np.random.default_rng(0)
+    thm = _toy("user.numpy-rng", lambda s, x: residual_(xp.maximum(xp.max(xp.abs(x["x"])) - 2.5, 0.0)),
+               lambda rng, s: {"x": xp.asarray(rng_np.normal(size=s.n))})
+    r = search(thm, budget=SMALL)
+    assert r.verdict == "error" and "draws no randomness" in r.note
+
+
+def residual_(value):
+    from verify import Residual
+
+    return Residual(value, xp.asarray(1.0))
+
+
+def test_a_claim_expected_true_is_not_ok_when_its_failure_rate_saw_a_failure():
+    """Normals stay below 3: the search (one coordinate, 1,280 instances) may miss it, but the
+    measurement on 256 coordinates fails on about 30% of instances."""
+    thm = _toy("user.normals-below-3", lambda s, x: residual_(xp.maximum(xp.max(x["x"]) - 3.0, 0.0)),
+               lambda rng, s: {"x": rng.normal(s.n)}, rates_on=[{"n": 256}])
+    report = run_theorem(thm, faces=("numeric",), budget=SMALL)
+    (r,) = report.rates
+    assert r["failing"] > 0 and not report.ok
+    assert any(p.startswith("failure rate:") for p in report.problems)
+
+
+def test_an_ablation_witness_violates_the_assumption_it_shows_necessary():
+    """ReLU(x) = x is false on every negative x, with or without x >= -2.5: the ablation must not
+    report the assumption necessary on a witness that meets it."""
+    import dataclasses
+
+    from verify import Assumption
+    from verify.engine.runner import AblationResult
+
+    thm = _toy("user.relu-identity", lambda s, x: residual(xp.relu(x["x"]), x["x"]),
+               lambda rng, s: {"x": rng.uniform(s.n, -4.0, 0.0)},
+               assumptions=[Assumption("above", "x >= -2.5", lambda s, x: xp.all(x["x"] >= -2.5))])
+    r = search(thm, drop="above", budget=SMALL)
+    assert r.verdict == "refuted" and r.counterexample.assumptions_held == {"above": False}, r.note
+    assert np.all(r.counterexample.instance["x"] < -2.5)
+    assert AblationResult("above", r).verdict == "necessary"
+    meets = dataclasses.replace(r, counterexample=dataclasses.replace(r.counterexample,
+                                                                      assumptions_held={"above": True}))
+    a = AblationResult("above", meets)
+    assert a.verdict == "not-shown-necessary" and "no witness" in a.as_dict()["note"]
+
+
+def test_a_failed_50_digit_evaluation_is_float64_only_never_real_nor_rounding():
+    """x / x at x = 0: NaN in float64, ZeroDivisionError at 50 digits."""
+    thm = _toy("user.x-over-x", lambda s, x: residual(x["x"] / x["x"], xp.ones_like(x["x"])),
+               lambda rng, s: {"x": rng.reals(s.n, zeros=0.5)}, tol=Tolerance(0.0, 1e-15, "one division"))
+    cx = search(thm, budget=SMALL).counterexample
+    assert cx.established == "float64 only" and "50-digit evaluation failed" in cx.established_note
+
+
+def test_shrinking_is_budgeted_in_evaluations_and_says_when_it_stopped(data):
+    import dataclasses
+
+    (thm,) = load_file(data / "false_theorem.py")
+    full = search(thm, budget=SMALL, seed=3).counterexample
+    assert full.shrink["stopped_early"] is False
+    assert full.shrink["value_evaluations"] <= SMALL.shrink_examples
+    assert full.shrink["structure_batches"] <= SMALL.shrink_batches
+    starved = dataclasses.replace(SMALL, shrink_examples=0, shrink_batches=0)
+    cut = search(thm, budget=starved, seed=3).counterexample
+    assert cut.shrink["stopped_early"] is True and cut.shrink["value_evaluations"] == 0
+    again = search(thm, budget=starved, seed=3).counterexample
+    assert again.as_dict() == cut.as_dict()  # no clock in it: the same search, the same counterexample

@@ -13,7 +13,7 @@ from verify.models import drmm as M
 from verify.registry import catalogue, get
 from verify.values import Structure
 
-MUTANT_BUDGET = Budget(examples=10, batch=128, shrink_examples=20, shrink_seconds=2.0)
+MUTANT_BUDGET = Budget(examples=10, batch=128, shrink_examples=20, shrink_batches=20)
 
 IDS = [t.id for t in catalogue() if t.module == "theorems.patel2016.deep"]
 EXPECTED_SCOPE = {

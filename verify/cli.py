@@ -1,18 +1,28 @@
 """The ``verify`` command line.
 
-Exit codes: 0 every claim came out as expected and every mutant was refuted; 1 a verification
-failed (a claim refuted, vacuous, unconfirmed or in error, or a mutant survived; for ``replay``:
-the counterexample no longer fails); 2 bad input (unknown id, bad file, bad option); 3 an
-internal error (set DLVERIFY_DEBUG=1 for the traceback).
+Exit codes: 0 every claim came out as expected and every mutant was refuted (``replay``: the
+counterexample still fails; ``cite``: the snippet was written); 1 a verification failed (a claim
+refuted, vacuous, unconfirmed or in error, or a mutant survived; ``replay``: the counterexample
+no longer fails; ``cite``: the claim did not verify in the run that wrote its certificate); 2
+bad input (unknown id, bad or clashing theorem file, bad option, an output location that cannot
+be written, a record that is not valid, a theorem file a record names that is missing or
+changed); 3 an internal error (set DLVERIFY_DEBUG=1 for the traceback); 130 interrupted
+(SIGINT), 143 terminated (SIGTERM). Every error is one line on stderr.
+
+While a command works, the process's standard output (``sys.stdout`` and file descriptor 1) goes
+to stderr: what theorem code prints never mixes with the command's own output (tables, JSON).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import os
+import signal
 import sys
-from typing import Sequence
+import threading
+import warnings
+from typing import Any, Iterator, Sequence
 
 EPILOG = """\
 examples:
@@ -26,7 +36,8 @@ examples:
   verify cite patel2016.render-layer-convnet --format latex   (after a run wrote its certificate)
   verify graph --format dot -o theorems.dot
 
-exit codes: 0 all as expected, 1 a verification failed, 2 bad input, 3 internal error.
+exit codes: 0 all as expected, 1 a verification failed, 2 bad input, 3 internal error,
+130 interrupted, 143 terminated.
 """
 
 
@@ -133,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("replay", help="re-evaluate a stored counterexample file")
     p.add_argument("file", metavar="FILE", help="a counterexample .json written by a search")
+    p.add_argument("--theorem", metavar="FILE.py",
+                   help="evaluate against this theorem file instead of the one the record names (for a "
+                        "fixed theorem: its content is not checked against the record)")
     p.add_argument("--json", action="store_true", help="JSON on stdout")
     return parser
 
@@ -145,15 +159,64 @@ def _budget(args: argparse.Namespace):
     examples = args.examples or default.examples
     if args.budget is not None:
         if args.examples is not None:
-            raise SystemExit(_fail("give --budget or --examples, not both"))
+            from verify.errors import UsageError
+
+            raise UsageError("give --budget or --examples, not both")
         examples = max(1, -(-args.budget // batch))
         batch = min(batch, args.budget)
     return Budget(examples=examples, batch=batch)
 
 
 def _fail(message: str) -> int:
-    sys.stderr.write(f"verify: error: {message}\n")
+    sys.stderr.write(f"verify: error: {' '.join(message.split())}\n")
     return 2
+
+
+#: the command's own standard output while the process's stdout is routed to stderr (see main)
+_stdout: Any = None
+
+
+def _out() -> Any:
+    return _stdout if _stdout is not None else sys.stdout
+
+
+def _json(value: Any) -> None:
+    from verify.records.io import dumps
+
+    _out().write(dumps(value) + "\n")
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Route ``sys.stdout`` and file descriptor 1 to stderr; the command writes through ``_out()``."""
+    global _stdout
+    sys.stdout.flush()
+    python_stdout, saved = sys.stdout, None
+    try:
+        if python_stdout.fileno() == 1:
+            saved = os.dup(1)
+    except (AttributeError, OSError, ValueError):  # replaced by a test harness: Python level only
+        saved = None
+    if saved is not None:
+        _stdout = open(saved, "w", encoding=getattr(python_stdout, "encoding", None) or "utf-8",
+                       errors="replace", closefd=False)  # noqa: SIM115 - closed (flushed) in the finally below
+        sys.stderr.flush()
+        os.dup2(2, 1)
+    else:
+        _stdout = python_stdout
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            _stdout.flush()
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        sys.stdout = python_stdout
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
+        _stdout = None
 
 
 def _run(args: argparse.Namespace, faces: tuple[str, ...]) -> int:
@@ -162,6 +225,7 @@ def _run(args: argparse.Namespace, faces: tuple[str, ...]) -> int:
 
     from verify.engine.runner import run_theorem
     from verify.records.certificate import write_certificate
+    from verify.records.io import prepare_directory
     from verify.registry import select
     from verify.render.terminal import console as make_console
     from verify.render.terminal import print_details, run_json, run_table
@@ -172,7 +236,9 @@ def _run(args: argparse.Namespace, faces: tuple[str, ...]) -> int:
         unknown = set(getattr(args, "assumption", None) or ()) - {a.name for a in thm.assumptions}
         if unknown:
             return _fail(f"theorem {thm.id} has no assumption {sorted(unknown)[0]!r}")
-    console = make_console(stderr=args.json)
+    prepare_directory(args.out, "--out")  # before any work: a location that cannot be written is refused now
+    prepare_directory(args.certificates, "--certificates")
+    console = make_console(stderr=args.json, file=None if args.json else _out())
     reports = []
     quiet = args.quiet or not Console(stderr=True).is_terminal
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -196,7 +262,7 @@ def _run(args: argparse.Namespace, faces: tuple[str, ...]) -> int:
             write_certificate(rep.certificate(), args.certificates)
             progress.advance(task)
     if args.json:
-        print(json.dumps(run_json(reports), indent=2, default=str))
+        _json(run_json(reports))
     else:
         console.print(run_table(reports))
         print_details(console, reports)
@@ -212,12 +278,12 @@ def _list(args: argparse.Namespace) -> int:
 
     theorems = select(args.refs)
     if args.json:
-        print(json.dumps([{"id": t.id, "title": t.title, "source": t.source, "statement": t.statement,
+        _json([{"id": t.id, "title": t.title, "source": t.source, "statement": t.statement,
                            "expect": t.expect, "assumptions": [a.name for a in t.assumptions],
                            "mutants": [m.name for m in t.mutants], "uses": list(t.uses), "module": t.module}
-                          for t in theorems], indent=2))
+                          for t in theorems])
     else:
-        console().print(list_table(theorems))
+        console(file=_out()).print(list_table(theorems))
     return 0
 
 
@@ -228,11 +294,11 @@ def _replay(args: argparse.Namespace) -> int:
     from verify.render.terminal import console, replay_table
 
     cx = Counterexample.load(args.file)
-    result = replay(cx, theorem_of(cx))
+    result = replay(cx, theorem_of(cx, theorem_file=args.theorem))
     if args.json:
-        print(json.dumps(result.as_dict(), indent=2, default=str))
+        _json(result.as_dict())
     else:
-        console().print(replay_table(result))
+        console(file=_out()).print(replay_table(result))
     return 0 if result.reproduced else 1
 
 
@@ -240,7 +306,7 @@ def _cite(args: argparse.Namespace) -> int:
     from verify.registry import current_statement_hash
     from verify.render.cite import cite
 
-    sys.stdout.write(cite(args.id, args.format, args.certificates, current_statement_hash))
+    _out().write(cite(args.id, args.format, args.certificates, current_statement_hash))
     return 0
 
 
@@ -249,40 +315,46 @@ def _graph(args: argparse.Namespace) -> int:
     import subprocess
 
     from verify.errors import UsageError
+    from verify.records.io import prepare_file, write_atomic
     from verify.registry import select
     from verify.render.graph import to_dot, to_text
 
+    if args.format == "svg" and not args.output:
+        raise UsageError("--format svg needs -o FILE")
+    if args.output:
+        prepare_file(args.output, "-o")
     theorems = select(args.refs)
     if args.format == "text":
         text = to_text(theorems, args.certificates)
     else:
         text = to_dot(theorems, args.certificates)
     if args.format == "svg":
-        if not args.output:
-            raise UsageError("--format svg needs -o FILE")
         if shutil.which("dot") is None:
             raise UsageError("Graphviz `dot` is not installed: use --format dot and render it elsewhere")
-        subprocess.run(["dot", "-Tsvg", "-o", args.output], input=text, text=True, check=True)
+        done = subprocess.run(["dot", "-Tsvg"], input=text.encode(), capture_output=True, check=False)
+        if done.returncode != 0:
+            raise UsageError(f"Graphviz `dot` failed: {done.stderr.decode(errors='replace').strip()[:200]}")
+        write_atomic(args.output, done.stdout)
         return 0
     if args.output:
-        with open(args.output, "w") as fh:
-            fh.write(text)
+        write_atomic(args.output, text)
     else:
-        sys.stdout.write(text)
+        _out().write(text)
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
     from verify.errors import UsageError
     from verify.records.certificate import load_certificates
+    from verify.records.io import prepare_file, write_atomic
     from verify.render.html import render
 
-    certs = load_certificates(args.certificates)
+    prepare_file(args.output, "-o")
+    certs = load_certificates(args.certificates)  # an unreadable certificate is an error naming it
     if not certs:
         raise UsageError(f"no certificates in {args.certificates}: run `verify run` first")
-    with open(args.output, "w") as fh:
-        fh.write(render(certs))
-    print(f"wrote {args.output} ({len(certs)} theorems)")
+    write_atomic(args.output, render(certs))
+    print(f"wrote {args.output} ({len(certs)} theorems)", file=_out())
     return 0
 
 
@@ -317,23 +389,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from verify.config import float64
     from verify.errors import NotVerified, VerifyError
+    from verify.guard import describe_exit, exits_guarded
 
+    previous = _on_sigterm()
     try:
-        with float64():
-            return _dispatch(args)
+        with warnings.catch_warnings(), exits_guarded(), _stdout_to_stderr():
+            warnings.showwarning = _one_line_warning  # e.g. JAX on an unreadable cache entry: it recompiles
+            with float64():
+                return _dispatch(args)
     except NotVerified as exc:
         sys.stderr.write(f"verify: {exc}\n")
         return 1
     except VerifyError as exc:
         return _fail(str(exc))
+    except SystemExit as exc:  # theorem code called sys.exit / os._exit while it ran
+        return _fail(f"theorem code called {describe_exit(exc)} while dlverify was running it: "
+                     "a theorem must not end the process")
     except KeyboardInterrupt:
         sys.stderr.write("verify: interrupted\n")
         return 130
+    except _Terminated:
+        sys.stderr.write("verify: terminated\n")
+        return 143
     except Exception as exc:  # noqa: BLE001 - one line unless asked for the traceback
         if os.environ.get("DLVERIFY_DEBUG"):
             raise
-        sys.stderr.write(f"verify: internal error: {type(exc).__name__}: {exc} (DLVERIFY_DEBUG=1 for the traceback)\n")
+        why = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+        sys.stderr.write(f"verify: internal error: {why} (DLVERIFY_DEBUG=1 for the traceback)\n")
         return 3
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _one_line_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None,
+                      line: str | None = None) -> None:
+    sys.stderr.write(f"verify: warning: {' '.join(str(message).split())[:500]}\n")
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the process is, so that files being written are cleaned up."""
+
+
+def _on_sigterm() -> Any:
+    """Turn SIGTERM into :class:`_Terminated` (exit 143); returns the previous handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: Any) -> None:
+        raise _Terminated
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def entry() -> None:

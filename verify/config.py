@@ -52,7 +52,11 @@ def _compilation_cache() -> Iterator[None]:
         return
     try:
         path.mkdir(parents=True, exist_ok=True)
-    except OSError:  # a read-only home: run without the cache
+    except OSError as exc:  # a read-only home, a file in the way: run without the cache, and say so
+        import warnings
+
+        warnings.warn(f"cannot use the compilation cache {path} ({exc.strerror or exc}): running without it",
+                      RuntimeWarning, stacklevel=2)
         yield
         return
     saved = (jax.config.jax_persistent_cache_min_compile_time_secs,

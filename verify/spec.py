@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
@@ -22,6 +24,9 @@ if TYPE_CHECKING:
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+#: ids and names become file names (``ID--ablate-NAME--HASH.json``), which most file systems cap at 255 bytes
+MAX_ID_LENGTH = 128
+MAX_NAME_LENGTH = 64
 
 #: ``property(s, x) -> Residual | dict[str, Residual]`` for one instance ``x`` of structure ``s``
 Property = Callable[[Any, Any], Any]
@@ -39,8 +44,17 @@ class Tolerance:
     reason: str
 
     def __post_init__(self) -> None:
+        for name in ("atol", "rtol"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise TheoremError(f"tolerance {name} must be a number, got {type(v).__name__}")
+        if not (math.isfinite(self.atol) and math.isfinite(self.rtol)):
+            raise TheoremError(f"tolerance must be finite, got atol={self.atol}, rtol={self.rtol}: "
+                               "an infinite tolerance accepts every residual")
         if not (self.atol >= 0 and self.rtol >= 0):
             raise TheoremError(f"tolerance must be non-negative, got atol={self.atol}, rtol={self.rtol}")
+        if not isinstance(self.reason, str):
+            raise TheoremError("every tolerance needs a reason (a string)")
         if not self.reason.strip():
             raise TheoremError("every tolerance needs a reason")
 
@@ -62,8 +76,10 @@ class Assumption:
     reason: str = "exact predicate"
 
     def __post_init__(self) -> None:
-        if not NAME_PATTERN.match(self.name):
+        if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
             raise TheoremError(f"assumption name {self.name!r} must be snake_case")
+        if len(self.name) > MAX_NAME_LENGTH:
+            raise TheoremError(f"assumption name {self.name[:20]!r}... is longer than {MAX_NAME_LENGTH} characters")
         if not callable(self.holds):
             raise TheoremError(f"assumption {self.name!r}: holds must be callable")
 
@@ -81,8 +97,10 @@ class Mutant:
     derivation: Derivation | None = None
 
     def __post_init__(self) -> None:
-        if not NAME_PATTERN.match(self.name):
+        if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
             raise TheoremError(f"mutant name {self.name!r} must be snake_case")
+        if len(self.name) > MAX_NAME_LENGTH:
+            raise TheoremError(f"mutant name {self.name[:20]!r}... is longer than {MAX_NAME_LENGTH} characters")
         if not callable(self.property):
             raise TheoremError(f"mutant {self.name!r}: property must be callable")
 
@@ -162,9 +180,16 @@ class Theorem:
     conventions: str = ""
     bibtex: str = ""
     rates_on: Sequence[Mapping[str, Any]] = ()
+    #: where the theorem was loaded from: a module name, or a user file's absolute path (set by the registry)
     module: str = field(default="", compare=False)
+    #: SHA-256 of a user file's source as it was run ("" for modules; set by the registry)
+    module_sha256: str = field(default="", compare=False, repr=False)
+    #: the module whose top-level code constructed this object (its ``__name__``): a theorem
+    #: belongs to the module that defines it, not to one that imports it
+    defined_in: str = field(default="", init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "defined_in", _defining_module())
         if isinstance(self.source, Cited):
             ref = self.source
             object.__setattr__(self, "source", str(ref))
@@ -175,6 +200,8 @@ class Theorem:
             raise TheoremError(
                 f"theorem id {self.id!r} must be dotted lower-case, e.g. 'tian2018.thm5.bn-projection'"
             )
+        if len(self.id) > MAX_ID_LENGTH:
+            raise TheoremError(f"theorem id {self.id[:40]!r}... is longer than {MAX_ID_LENGTH} characters")
         for fname in ("title", "source", "statement"):
             if not isinstance(getattr(self, fname), str) or not getattr(self, fname).strip():
                 raise TheoremError(f"theorem {self.id}: {fname} must be a non-empty string")
@@ -243,3 +270,19 @@ class Theorem:
             "expect": self.expect,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _defining_module() -> str:
+    """``__name__`` of the module whose top-level code is constructing a theorem: the innermost
+    frame running a module body (so a factory function's theorems belong to the module that
+    calls it at import), or the first frame outside this module when none is."""
+    frame = sys._getframe(1)
+    first = ""
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if name != __name__:
+            first = first or name
+            if frame.f_code.co_name == "<module>":
+                return name
+        frame = frame.f_back
+    return first

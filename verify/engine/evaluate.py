@@ -19,6 +19,7 @@ import numpy as np
 
 from verify.backends import Float64Only, backend, to_highprec, xp
 from verify.config import float64, in_float64
+from verify.errors import TheoremError
 from verify.sampling import Rng
 from verify.spec import Assumption, Tolerance
 from verify.values import Residual, Structure, as_residuals
@@ -66,10 +67,18 @@ def _uniform_pool(n: int, width: int):
 
 @functools.lru_cache(maxsize=1024)
 def pool_width(sample: Any, s: Structure) -> int:
-    """How many uniforms one instance of ``s`` needs, rounded up to a power of two (>= 16)."""
+    """How many uniforms one instance of ``s`` needs, rounded up to a power of two (>= 16).
+
+    A sampler that draws nothing from its ``rng`` is an error: every instance of a batch would be
+    the same (a sampler that uses NumPy's or Python's random generator runs once, when it is
+    traced, and its draws become constants)."""
     rng = Rng(None)
     with float64(), backend("jax"):
         jax.eval_shape(lambda: sample(rng, s))
+    if rng.used == 0:
+        raise TheoremError(
+            f"the sampler draws no randomness from its rng at {s}: every instance would be the same "
+            "(NumPy's or Python's random generators run once, at trace time); draw every random value from rng")
     return max(16, 1 << max(rng.used - 1, 0).bit_length())
 
 

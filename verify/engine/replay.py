@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import jax
+import numpy as np
+
+from verify.backends import backend
 from verify.config import in_float64
 from verify.engine.evaluate import judge
 from verify.errors import VerifyError
 from verify.records.counterexample import Counterexample, Replay
+from verify.records.io import stable_text
+from verify.sampling import Rng
 from verify.spec import Theorem
 from verify.values import Structure
 
@@ -28,11 +34,43 @@ def replay(cx: Counterexample, theorem: Theorem) -> Replay:
     if missing:
         raise VerifyError(f"{path}: theorem {theorem.id} no longer has assumptions {missing}")
     enforce = [names.index(n) for n in cx.enforced]
-    s = Structure(cx.structure)
-    verdict = judge(prop, theorem.assumptions, theorem.tolerance, s, cx.instance, enforce)
+    try:
+        s = Structure(cx.structure)
+        hash(s)
+    except TypeError as exc:
+        raise VerifyError(f"{path}: field structure: not a structure ({exc})") from None
+    check_fits(path, theorem, s, cx.instance)
+    try:
+        verdict = judge(prop, theorem.assumptions, theorem.tolerance, s, cx.instance, enforce)
+    except Exception as exc:  # noqa: BLE001 - the theorem's code raised on the recorded instance
+        why = stable_text(f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+        raise VerifyError(f"{path}: {theorem.id} cannot be evaluated on the recorded instance ({why})") from None
     f64 = verdict.f64
+    reproduced = verdict.holds and (not verdict.finite or verdict.exceeds)
     return Replay(
         counterexample=cx, residual=float(f64["absres"]), ratio=float(f64["ratio"]), finite=bool(f64["finite"]),
         highprec_residual=verdict.highprec_residual, highprec_ratio=verdict.highprec_ratio,
-        assumptions_hold=verdict.holds, reproduced=verdict.holds and (not verdict.finite or verdict.exceeds),
+        assumptions_hold=verdict.holds, reproduced=reproduced,
+        established=verdict.established if verdict.holds else "rounding",
     )
+
+
+def check_fits(path: str, theorem: Theorem, s: Structure, instance: dict[str, np.ndarray]) -> None:
+    """The recorded structure and instance must be what the theorem's sampler makes of that
+    structure: the same keys, shapes and kinds of dtype. Checked abstractly (``jax.eval_shape``,
+    nothing allocated), so a forged structure that would ask for gigabytes, lacks a key or has a
+    value of the wrong type is refused before anything is evaluated."""
+    try:
+        with backend("jax"):
+            shapes = jax.eval_shape(lambda: theorem.sample(Rng(None), s))
+    except Exception as exc:  # noqa: BLE001 - the sampler cannot make an instance of this structure
+        why = stable_text(f"{type(exc).__name__}: {exc}".splitlines()[0][:200])
+        raise VerifyError(f"{path}: field structure: {theorem.id}'s sampler cannot use it ({why})") from None
+    if not isinstance(shapes, dict) or set(shapes) != set(instance):
+        want = sorted(shapes) if isinstance(shapes, dict) else type(shapes).__name__
+        raise VerifyError(f"{path}: field instance: has {sorted(instance)}, the sampler makes {want}")
+    for k, spec in shapes.items():
+        got = instance[k]
+        if tuple(got.shape) != tuple(spec.shape) or np.dtype(got.dtype).kind != np.dtype(spec.dtype).kind:
+            raise VerifyError(f"{path}: field instance.{k}: {got.dtype}{list(got.shape)}, but the structure "
+                              f"{s} makes {np.dtype(spec.dtype)}{list(spec.shape)}")

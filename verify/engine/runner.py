@@ -135,15 +135,23 @@ class AblationResult:
     search: SearchResult
 
     @property
+    def witness_violates_it(self) -> bool:
+        cx = self.search.counterexample
+        return cx is not None and cx.assumptions_held.get(self.assumption) is False
+
+    @property
     def verdict(self) -> str:
-        if self.search.verdict == "refuted":
-            return "necessary"
+        if self.search.verdict == "refuted":  # a witness only if it violates the assumption dropped
+            return "necessary" if self.witness_violates_it else "not-shown-necessary"
         if self.search.verdict == "error":
             return "error"
         return "not-shown-necessary"
 
     def as_dict(self) -> dict[str, Any]:
         d = {"assumption": self.assumption, "verdict": self.verdict, "search": self.search.as_dict()}
+        if self.search.verdict == "refuted" and not self.witness_violates_it:
+            d["note"] = (f"the counterexample found meets {self.assumption}: it refutes the claim itself, "
+                         f"so it is no witness that {self.assumption} is necessary")
         if self.verdict == "not-shown-necessary":
             d["budget_spent"] = {"instances": self.search.drawn,
                                  "violating_it": self.search.dropped_violated}
@@ -181,6 +189,10 @@ class TheoremReport:
                 out.append(f"numeric: {v}" + (f" ({self.numeric.note})" if self.numeric.note else ""))
             if not expect_true and v != "refuted":
                 out.append(f"numeric: a stated non-theorem was not refuted ({v})")
+        for r in self.rates if expect_true else ():
+            if r["failing"]:
+                out.append(f"failure rate: {r['failing']} of {r['meeting_assumptions']} instances at "
+                           f"{r['structure']} meeting the assumptions fail")
         for m in self.mutants:
             if not m.refuted:
                 out.append(f"mutant {m.name} survived ({m.numeric.verdict})")
@@ -249,6 +261,7 @@ class TheoremReport:
                 "bibtex": t.bibtex,
                 "uses": list(t.uses),
                 "module": t.module,
+                "module_sha256": t.module_sha256,
             },
             "ok": self.ok,
             "problems": self.problems,

@@ -27,29 +27,40 @@ from verify.engine.shrink import minimise
 from verify.errors import TheoremError
 from verify.records.certificate import add_to_histogram
 from verify.records.counterexample import Counterexample
+from verify.records.io import stable_text
 from verify.spec import Property, Theorem
 from verify.values import Structure
 
 
 @dataclass(frozen=True)
 class Budget:
-    """How hard to search: ``examples`` Hypothesis examples of ``batch`` instances each."""
+    """How hard to search: ``examples`` Hypothesis examples of ``batch`` instances each.
+
+    Shrinking is budgeted in evaluations, never in seconds, so a search gives the same
+    counterexample on a cold and a warm compilation cache: Hypothesis may evaluate at most
+    ``shrink_batches`` new batches while it shrinks the structure and seed, and the value
+    shrinker at most ``shrink_examples`` single instances. A counterexample records whether
+    shrinking stopped at its budget (``shrink.stopped_early``).
+    """
 
     examples: int = 10
     batch: int = 512
     shrink_examples: int = 200
-    shrink_seconds: float = 20.0
+    shrink_batches: int = 64
 
     def __post_init__(self) -> None:
         if self.examples < 1 or self.batch < 1:
             raise TheoremError("budget: examples and batch must be positive")
+        if self.shrink_examples < 0 or self.shrink_batches < 0:
+            raise TheoremError("budget: shrink budgets must be non-negative")
 
     @property
     def instances(self) -> int:
         return self.examples * self.batch
 
     def as_dict(self) -> dict[str, Any]:
-        return {"examples": self.examples, "batch": self.batch, "instances": self.instances}
+        return {"examples": self.examples, "batch": self.batch, "instances": self.instances,
+                "shrink_batches": self.shrink_batches, "shrink_examples": self.shrink_examples}
 
 
 @dataclass
@@ -153,16 +164,21 @@ def search(
     known_failing: set[tuple[Structure, int]] = set()
     t0 = time.perf_counter()
     shrink_started: list[float] = []
+    shrink = {"batches": 0, "refused": 0}
 
     def check_batch(structure: dict[str, Any], key_seed: int) -> None:
         s = Structure(structure)
         if shrink_started and (s, key_seed) not in known_failing:
-            if time.perf_counter() - shrink_started[0] > budget.shrink_seconds:
-                return  # shrink time is up: report what we have (deterministic for known failures)
+            if shrink["batches"] >= budget.shrink_batches:
+                shrink["refused"] += 1
+                return  # the shrink budget is spent: report what we have (deterministic)
+            shrink["batches"] += 1
         out = evaluator(s, key_seed, budget.batch)
         holds = out["holds"]
         ok_mask = holds[:, enforce].all(axis=1) if enforce else np.ones(len(out["ratio"]), bool)
         bad = ok_mask & ~(out["ratio"] <= 1.0)
+        if drop_idx is not None:  # a witness for the dropped assumption must violate it
+            bad &= ~holds[:, drop_idx]
         if not shrink_started:
             result.batches += 1
             result.drawn += len(ok_mask)
@@ -194,7 +210,7 @@ def search(
     except _Violation:
         pass
     except Exception as exc:  # noqa: BLE001 - a user's property or sampler broke
-        result.verdict, result.note = "error", f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        result.verdict, result.note = "error", stable_text(f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
         result.seconds = time.perf_counter() - t0
         return result
 
@@ -203,6 +219,9 @@ def search(
         first_s = failing[0][0]
         result.counterexample = minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s, seed)
         cx = result.counterexample
+        cx.shrink["structure_batches"] = shrink["batches"]
+        cx.shrink["structure_budget"] = budget.shrink_batches
+        cx.shrink["stopped_early"] = bool(shrink["refused"]) or bool(cx.shrink.get("values_stopped_early"))
         if not cx.finite and drop is not None and not cx.assumptions_held.get(drop, True):
             # without the dropped assumption the claim is not even defined (0/0, log 0, ...):
             # that shows the assumption necessary, and the witness says why

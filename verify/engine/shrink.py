@@ -40,14 +40,29 @@ def minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s,
     single = single_evaluator(prop, theorem.assumptions, theorem.tolerance)
 
     finite_failure = bool(single(s, x0)["finite"])
+    dropped = [i for i in range(len(theorem.assumptions)) if i not in enforce]
+    spent = {"evaluations": 0, "refused": 0}
 
-    def fails(x: dict[str, np.ndarray]) -> bool:
+    def still_fails(x: dict[str, np.ndarray]) -> bool:
         """Still a failure of the same kind: shrinking a finite violation must not wander into a
-        NaN (a probability simplified to 0, say), which would report a different problem."""
+        NaN (a probability simplified to 0, say), which would report a different problem, and an
+        ablation witness must keep violating the assumption dropped."""
         out = single(s, x)
         if finite_failure and not out["finite"]:
             return False
-        return bool(out["holds"][enforce].all() if enforce else True) and not (out["ratio"] <= 1.0)
+        holds = np.asarray(out["holds"])
+        meets = bool(holds[enforce].all() if enforce else True)
+        violates_dropped = bool((~holds[dropped]).all()) if dropped else True
+        return meets and violates_dropped and not (out["ratio"] <= 1.0)
+
+    def fails(x: dict[str, np.ndarray]) -> bool:
+        """:func:`still_fails`, at most ``budget.shrink_examples`` times: past that, every
+        candidate is refused (and the counterexample says shrinking stopped early)."""
+        if spent["evaluations"] >= budget.shrink_examples:
+            spent["refused"] += 1
+            return False
+        spent["evaluations"] += 1
+        return still_fails(x)
 
     slots = [(k, i) for k, v in x0.items() if v.dtype.kind == "f" for i in range(v.size)]
     ladders = [_ladder(float(x0[k].reshape(-1)[i])) for k, i in slots]
@@ -64,7 +79,7 @@ def minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s,
         strategy = st.tuples(*[st.integers(0, len(lad) - 1) for lad in ladders])
         try:
             choice = find(strategy, lambda c: fails(build(c)),
-                          settings=quiet_settings(budget.shrink_examples), random=random.Random(seed))
+                          settings=quiet_settings(max(1, budget.shrink_examples)), random=random.Random(seed))
             x_min, method = build(choice), "hypothesis"
         except (NoSuchExample, Unsatisfiable):
             # Hypothesis found no failing mix of simpler values: simplify greedily from x0 instead
@@ -76,12 +91,20 @@ def minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s,
                         choice = trial
                         break
             x_min, method = build(choice), "greedy"
-        if not fails(x_min):  # never report an instance that does not fail
+        values_stopped = bool(spent["refused"])
+        if not still_fails(x_min):  # never report an instance that does not fail
             x_min, method = x0, "none"
+    else:
+        values_stopped = False
 
     verdict = judge(prop, theorem.assumptions, theorem.tolerance, s, x_min, enforce)
     f64 = verdict.f64
-    established = verdict.established if verdict.holds and verdict.finite and verdict.exceeds else "rounding"
+    # what the judge established, as it established it; an instance whose enforced assumptions
+    # fail at 50 digits establishes nothing
+    established, note = verdict.established, verdict.note
+    if not verdict.holds:
+        established = "rounding"
+        note = "the enforced assumptions do not all hold at 50 digits"
     names = [a.name for a in theorem.assumptions]
     return Counterexample(
         theorem_id=theorem.id,
@@ -95,7 +118,7 @@ def minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s,
         highprec_residual=verdict.highprec_residual,
         highprec_ratio=verdict.highprec_ratio,
         established=established,
-        established_note=verdict.note,
+        established_note=note,
         seed=seed,
         key_seed=int(key_seed),
         index=int(idx),
@@ -105,8 +128,12 @@ def minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s,
             "structure_after": s.as_json(),
             "nonzero_entries_before": int(sum(np.count_nonzero(v) for v in x0.values())),
             "nonzero_entries_after": int(sum(np.count_nonzero(v) for v in x_min.values())),
+            "value_evaluations": spent["evaluations"],
+            "value_budget": budget.shrink_examples,
+            "values_stopped_early": values_stopped,
         },
         source_file=theorem.module if theorem.module.endswith(".py") else "",
+        source_sha256=theorem.module_sha256 if theorem.module.endswith(".py") else "",
         assumptions_held={n: bool(h) for n, h in zip(names, np.asarray(f64["holds"]).ravel())},
     )
 

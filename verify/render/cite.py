@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from verify.errors import NotVerified, UsageError, VerifyError
-from verify.records.certificate import certificate_of
+from verify.records.certificate import certificate_of, path_for
+from verify.records.io import number
 
 FORMATS = ("latex", "bibtex", "markdown")
 
@@ -50,7 +51,7 @@ def established(cert: dict[str, Any]) -> list[str]:
     elif num.get("verdict") == "refuted":
         cx = num.get("counterexample", {})
         out.append(f"Numeric: refuted by a counterexample at {cx.get('structure')} with residual "
-                   f"{cx.get('residual_float64', float('nan')):.3g} ({cx.get('established')}).")
+                   f"{number(cx.get('residual_float64', 'NaN')):.3g} ({cx.get('established')}).")
     for r in cert.get("failure_rates", []):
         if r["rate"] is None:
             out.append(f"Measured: no instance at {r['structure']} met the assumptions ({r['instances']:,} drawn).")
@@ -82,15 +83,17 @@ def _bibkey(bibtex: str) -> str | None:
     return head[1].split(",", 1)[0].strip() if len(head) == 2 and bibtex.strip().startswith("@") else None
 
 
-def cite(theorem_id: str, fmt: str, directory: str | Path, current_hash: Callable[[dict[str, Any]], str]) -> str:
-    """The snippet for ``theorem_id`` from its certificate in ``directory``. ``current_hash(cert)``
-    gives the statement hash of the theorem as its code stands now (the caller resolves it, and
-    refuses when it cannot): a certificate of another statement is stale and is not cited."""
+def cite(theorem_id: str, fmt: str, directory: str | Path,
+         current_hash: Callable[[dict[str, Any], Path], str]) -> str:
+    """The snippet for ``theorem_id`` from its certificate in ``directory``. ``current_hash(cert,
+    path)`` gives the statement hash of the theorem as its code stands now (the caller resolves
+    it, from the certificate at ``path``, and refuses when it cannot): a certificate of another
+    statement is stale and is not cited."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     cert, digest = certificate_of(theorem_id, directory)
     t = cert["theorem"]
-    if current_hash(cert) != t["statement_sha256"]:
+    if current_hash(cert, path_for(theorem_id, directory)) != t["statement_sha256"]:
         raise VerifyError(f"the certificate of {theorem_id} is stale: the statement changed since; run it again")
     if not cert["ok"]:
         raise NotVerified(f"{theorem_id} did not verify in the run that wrote its certificate "

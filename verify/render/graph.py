@@ -9,7 +9,7 @@ from verify.errors import VerifyError
 from verify.records.certificate import path_for, read_certificate
 from verify.spec import Theorem
 
-COLOURS = {"ok": "palegreen", "failed": "lightcoral", "not run": "lightgrey"}
+COLOURS = {"ok": "palegreen", "failed": "lightcoral", "not run": "lightgrey", "unreadable certificate": "orange"}
 
 
 def status_of(theorem: Theorem, certificates: str | Path) -> str:
@@ -18,8 +18,8 @@ def status_of(theorem: Theorem, certificates: str | Path) -> str:
         return "not run"
     try:
         cert, _ = read_certificate(path)
-    except VerifyError:
-        return "not run"
+    except VerifyError:  # said, not skipped: the graph shows it
+        return "unreadable certificate"
     if cert.get("theorem", {}).get("statement_sha256") != theorem.statement_hash():
         return "not run"  # a certificate of an older statement says nothing about this one
     return "ok" if cert.get("ok") else "failed"

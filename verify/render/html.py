@@ -14,6 +14,7 @@ import math
 from typing import Any, Iterable
 
 from verify.records.certificate import HISTOGRAM_DECADES, load_certificates  # noqa: F401 (re-exported)
+from verify.records.io import number
 
 _W, _H, _PAD = 560, 150, 30
 _DECADES = list(HISTOGRAM_DECADES)
@@ -48,7 +49,7 @@ def residual_chart(cert: dict[str, Any]) -> str:
     for label, cx in markers:
         if not cx:
             continue
-        ratio = float(cx.get("residual_over_tolerance_float64", math.inf))
+        ratio = number(cx.get("residual_over_tolerance_float64", "Infinity"))
         x = _x(_marker_decade(ratio)) + slot / 2
         parts.append(f'<path d="M {x:.1f} {_H - _PAD + 2} l -4 8 l 8 0 z" fill="crimson">'
                      f'<title>{html.escape(label)}: |r|/tol = {ratio:.3g}</title></path>')
@@ -70,7 +71,7 @@ def _counterexample_rows(cert: dict[str, Any]) -> Iterable[str]:
         sh = cx.get("shrink", {})
         cells = [label, json.dumps(sh.get("structure_before")), json.dumps(sh.get("structure_after")),
                  f"{sh.get('nonzero_entries_before')} → {sh.get('nonzero_entries_after')}",
-                 f"{cx.get('residual_float64', float('nan')):.3g}", cx.get("established", "")]
+                 f"{number(cx.get('residual_float64', 'NaN')):.3g}", cx.get("established", "")]
         yield "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
 
 

@@ -21,10 +21,11 @@ _STYLE = {
 }
 
 
-def console(stderr: bool = False) -> Console:
-    """A console that does not squeeze tables into 80 columns when output is piped."""
-    probe = Console(stderr=stderr)
-    return probe if probe.is_terminal else Console(stderr=stderr, width=200)
+def console(stderr: bool = False, file: Any = None) -> Console:
+    """A console (on ``file``, else stdout or stderr) that does not squeeze tables into 80
+    columns when output is piped."""
+    probe = Console(stderr=stderr, file=file)
+    return probe if probe.is_terminal else Console(stderr=stderr, file=file, width=200)
 
 
 def _v(verdict: str) -> str:
@@ -102,7 +103,15 @@ def _cx_line(label: str, r: SearchResult) -> str:
     return (f"  {label}: witness {_compact(cx.structure)}: {values}  |r| = {cx.residual:.6g} "
             f"(50 digits: {_short(cx.highprec_residual)}, {cx.established}); "
             f"shrunk {_compact(shrink.get('structure_before', {}))} -> {_compact(shrink.get('structure_after', {}))} "
-            f"by {shrink.get('method')}\n    replay: {cx.replay_command()}")
+            f"by {shrink.get('method')}{_stopped(shrink)}\n    replay: {cx.replay_command()}")
+
+
+def _stopped(shrink: dict[str, Any]) -> str:
+    if not shrink.get("stopped_early"):
+        return ""
+    return (f" (shrinking stopped at its budget: {shrink.get('structure_batches')} of "
+            f"{shrink.get('structure_budget')} batches, {shrink.get('value_evaluations')} of "
+            f"{shrink.get('value_budget')} instances)")
 
 
 def _short(number: str) -> str:
@@ -145,6 +154,7 @@ def replay_table(r: Replay) -> Table:
         ("residual (float64)", f"{r.residual:.17g} ({r.ratio:.3g} x tolerance)"),
         ("residual (50 digits)", f"{r.highprec_residual} ({_short(r.highprec_ratio)} x tolerance)"),
         ("assumptions hold", "yes" if r.assumptions_hold else "no"),
+        ("established", r.established or "-"),
         ("reproduced", "yes: the variant fails on this instance" if r.reproduced else "no: it now passes here"),
     ]
     for k, v in rows:

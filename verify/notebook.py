@@ -11,7 +11,7 @@ from verify.config import in_float64
 from verify.engine.evaluate import batch_sampler, summarise
 from verify.engine.search import SearchResult
 from verify.spec import Theorem
-from verify.symbolic import Agrees, Cases, Equal, Monotone, Separable, SymbolicResult, check_derivation
+from verify.symbolic import Derivation, Derivations, SymbolicResult, check_derivation
 from verify.values import Structure, as_residuals
 
 
@@ -24,27 +24,61 @@ def _display(latex: str, text: str) -> None:
         print(text)
 
 
-def _step_latex(step: Any) -> str:
-    if isinstance(step, (Equal, Cases)):
-        rel = r"\ge" if getattr(step, "relation", "==") == ">=" else "="
-        return f"{sp.latex(step.lhs)} {rel} {sp.latex(step.rhs)}"
-    if isinstance(step, Separable):
-        return rf"\max \sum_{{{sp.latex(step.index)}}} {sp.latex(step.summand)} = \sum_{{{sp.latex(step.index)}}} \max\,({sp.latex(step.summand)})"
-    if isinstance(step, Monotone):
-        return rf"{sp.latex(step.f)}\ \text{{is {step.direction} in}}\ {sp.latex(step.x)}"
-    if isinstance(step, Agrees):
-        return rf"{sp.latex(step.expr)} \approx \text{{numeric}}"
-    return str(step)
+_REL = {"==": "=", "<=": r"\le", ">=": r"\ge"}
 
 
-def show_derivation(theorem: Theorem) -> SymbolicResult:
-    """Check the derivation step by step, showing each claim and what SymPy made of it."""
-    result = check_derivation(theorem.derivation)
-    for step, res in zip(theorem.derivation.steps if theorem.derivation else (), result.steps):
-        print(f"[{res.status}] {res.why}" + (f"  ({res.detail})" if res.detail else ""))
-        _display(_step_latex(step), f"    {step}")
-    print(f"verdict: {result.verdict} ({result.scope})")
-    return result
+def _members(d: Any) -> list[Any]:
+    return list(d.members) if isinstance(d, Derivations) else [d]
+
+
+def show_derivation(theorem: Theorem | Derivation | Derivations) -> list[SymbolicResult]:
+    """Check each derivation of ``theorem`` (or one derivation) and show it as it reads: the claim,
+    then every link of its chain with what the engine made of it, then the verdict and the scope
+    the engine computed. Returns the results, one per derivation."""
+    derivations = theorem.derivations if isinstance(theorem, Theorem) else (theorem,)
+    results = []
+    for d in derivations:
+        result = check_derivation(d)
+        for member, chains in zip(_members(d), _chunks(result, d)):
+            size = f" at {member.size}" if member.size else ""
+            print(f"claim{size}" + (f" ({member.component})" if member.component else "") + ":")
+            _display(f"{sp.latex(member.claim.lhs)} {_REL[member.claim.rel]} {sp.latex(member.claim.rhs)}",
+                     f"    {member.claim}")
+            for chain in chains:
+                for link, res in zip(_links_of(member, chain), chain.links):
+                    print(f"  [{res.status}] {res.why}" + (f"  ({res.detail})" if res.detail else ""))
+                    _display(f"{_REL[link.rel]} {sp.latex(link.expr)}", f"    {link.rel} {link.expr}")
+        print(f"verdict: {result.verdict}; scope: {result.scope}" + (f"; gap: {result.gap}" if result.gap else ""))
+        results.append(result)
+    return results
+
+
+def _chunks(result: SymbolicResult, d: Any) -> list[list[Any]]:
+    """The result's chains, grouped by the member derivation they belong to."""
+    out, k = [], 0
+    for member in _members(d):
+        n = 1 + len(member.facts)
+        out.append(result.chains[k:k + n])
+        k += n
+    return out
+
+
+def _links_of(member: Derivation, chain: Any) -> tuple[Any, ...]:
+    for fact in member.facts:
+        if chain.claim.startswith(f"{fact.name}: "):
+            return fact.chain
+    return member.chain
+
+
+def check_link(previous: Any, link: Any) -> Any:
+    """Check one link while writing a derivation in a notebook: ``check_link(lhs, eq(e1, MaxSum(...)))``
+    shows what the engine makes of ``previous rel e1`` and returns the link's result."""
+    from verify.symbolic import _check_link
+
+    res = _check_link(sp.sympify(previous) if not isinstance(previous, sp.MatrixBase) else previous, link, {})
+    print(f"[{res.status}] {res.why}" + (f"  ({res.detail})" if res.detail else ""))
+    _display(f"{sp.latex(previous)} {_REL[link.rel]} {sp.latex(link.expr)}", f"    {previous} {link.rel} {link.expr}")
+    return res
 
 
 def show_search(result: SearchResult) -> None:

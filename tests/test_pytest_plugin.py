@@ -73,3 +73,43 @@ def test_a_user_theorem_built_on_the_public_strategies(pytester):
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*user.factorised-stochastic? PASSED*", "*user.pf-disentangled-per-factor? FAILED*",
                                  "*counterexample at {'partition':*", "*replay: verify replay *"])
+
+
+def test_only_the_theorems_a_module_defines_are_its_tests(pytester, data):
+    """A theorem imported into a test module (a star import of another module) is a test of the
+    module that defines it, not of every module that imports it."""
+    pytester.makepyfile(theorems_elsewhere=(data / "false_theorem.py").read_text())
+    pytester.makepyfile(test_imports="from theorems_elsewhere import *\n\n" + (data / "true_theorem.py").read_text())
+    result = pytester.runpytest_subprocess("--dlverify-examples", "3", "-p", "no:cacheprovider", "--co", "-q")
+    result.stdout.fnmatch_lines(["*relu_odd_part?user.relu-odd-part?*"])
+    assert "relu-additive" not in result.stdout.str()
+
+
+def test_a_counterexample_from_a_test_module_replays_from_another_directory(pytester, data, tmp_path):
+    """The record of a theorem declared in a test module says which file defines it (path and
+    SHA-256), and it is kept outside pytest's temporary directories, so the printed replay
+    command works after the session, from anywhere."""
+    import re
+    import subprocess
+    import sys
+
+    pytester.makepyfile(test_declared=(data / "false_theorem.py").read_text())
+    result = pytester.runpytest_subprocess("--dlverify-examples", "3", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    m = re.search(r"verify replay (\S+\.json)", result.stdout.str())
+    assert m, result.stdout.str()
+    record = m.group(1)
+    assert record.startswith(str(pytester.path / ".dlverify" / "counterexamples")), record  # the rootdir's
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = subprocess.run([sys.executable, "-m", "verify", "replay", record], cwd=elsewhere,
+                         capture_output=True, text=True)
+    assert "yes: the variant fails on this instance" in out.stdout, out.stdout + out.stderr
+
+
+def test_bad_plugin_options_are_usage_errors(pytester):
+    for bad in ("0", "-5", "many"):
+        result = pytester.runpytest_subprocess("--dlverify-examples", bad, "-p", "no:cacheprovider")
+        assert result.ret == 4  # pytest's usage error, not a traceback and not a silent default
+        assert "expected a positive whole number" in result.stderr.str()
+        assert "Traceback" not in result.stderr.str()

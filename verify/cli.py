@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = search_opts.add_argument_group("search")
     g.add_argument("--seed", type=_seed, default=0, help="master seed; every search derives its own (default 0)")
     g.add_argument("--examples", type=_positive("examples", 100_000), default=None,
-                   help="Hypothesis examples per search; each is one batch (default 10)")
+                   help="batches per search (default: one per structure of the theorem's small scope, a "
+                        "quarter more for random structures, at least 10)")
     g.add_argument("--batch", type=_positive("batch", 1_000_000), default=None,
                    help="instances per batch, checked in one jit(vmap) call (default 512)")
     g.add_argument("--budget", type=_positive("budget", 10**9), default=None,
@@ -156,7 +157,7 @@ def _budget(args: argparse.Namespace):
 
     default = Budget()
     batch = args.batch or default.batch
-    examples = args.examples or default.examples
+    examples = args.examples
     if args.budget is not None:
         if args.examples is not None:
             from verify.errors import UsageError

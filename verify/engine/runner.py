@@ -8,9 +8,10 @@ derivation proved it. Ablation results are findings, not pass/fail.
 
 :meth:`TheoremReport.trust` says what was established, one row per claim, in the classes every
 output uses: ``proved`` (with the scope the engine computed and the rules used), ``cross-checked``,
-``tested`` (on N instances over the listed structures), ``refuted`` (with a witness), ``measured``
-(a failure rate), ``assumed`` (an assumption, with what ablation showed), and ``unconfirmed``,
-``vacuous``, ``error`` where nothing was established.
+``tested`` (on N instances over the listed structures, with the small scope's coverage and the
+non-trivial count), ``thin`` (tested, but too few instances outside the trivial regimes),
+``refuted`` (with a witness), ``measured`` (a failure rate), ``assumed`` (an assumption, with what
+ablation showed), and ``unconfirmed``, ``vacuous``, ``error`` where nothing was established.
 """
 
 from __future__ import annotations
@@ -229,7 +230,13 @@ class TheoremReport:
             klass = {"confirmed": "tested"}.get(num.verdict, num.verdict)
             row = {"claim": "the statement (every component of the property)", "face": "numeric", "class": klass,
                    "instances": num.satisfied, "drawn": num.drawn,
-                   "structures": [r["structure"] for r in num.structures]}
+                   "structures": [r["structure"] for r in num.structures],
+                   "per_structure": num.structures, "coverage": num.coverage}
+            if self.theorem.trivial:
+                row |= {"nontrivial": num.nontrivial, "regimes": [g.name for g in self.theorem.trivial],
+                        "min_nontrivial": self.theorem.min_nontrivial}
+            if num.note and klass not in ("tested", "refuted"):
+                row["note"] = num.note
             if num.counterexample is not None and num.verdict == "refuted":
                 row["witness"] = {"structure": num.counterexample.structure,
                                   "established": num.counterexample.established}

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -55,40 +55,54 @@ from verify.values import Structure
 class Budget:
     """How hard to search: ``examples`` batches of ``batch`` instances each.
 
-    The first batches cover the small scope; ``guided`` is the fraction of the batches kept for
-    the guided climb when nothing failed (0 turns it off). Shrinking is budgeted in evaluations,
-    never in seconds, so a search gives the same counterexample on a cold and a warm compilation
-    cache: Hypothesis may evaluate at most ``shrink_batches`` new batches while it shrinks the
-    structure and seed, and the value shrinker at most ``shrink_examples`` single instances.
+    ``examples=None`` (the default) sizes the search to the theorem: one batch for every structure
+    of its small scope, a quarter as many again for random structures (at least 4), and never
+    fewer than :data:`MIN_EXAMPLES` batches in all (see :meth:`resolved`). The first batches cover
+    the small scope; ``guided`` is the fraction of the batches kept for the guided climb when
+    nothing failed (0 turns it off). Shrinking is budgeted in evaluations, never in seconds, so a
+    search gives the same counterexample on a cold and a warm compilation cache: Hypothesis may
+    evaluate at most ``shrink_batches`` new batches while it shrinks the structure and seed, and
+    the value shrinker at most ``shrink_examples`` single instances.
     """
 
-    examples: int = 10
+    examples: int | None = None
     batch: int = 512
     shrink_examples: int = 200
     shrink_batches: int = 64
     guided: float = 0.2
 
     def __post_init__(self) -> None:
-        if self.examples < 1 or self.batch < 1:
+        if (self.examples is not None and self.examples < 1) or self.batch < 1:
             raise TheoremError("budget: examples and batch must be positive")
         if self.shrink_examples < 0 or self.shrink_batches < 0:
             raise TheoremError("budget: shrink budgets must be non-negative")
         if not 0.0 <= self.guided < 1.0:
             raise TheoremError("budget: guided is a fraction in [0, 1)")
 
+    def resolved(self, scope: int) -> Budget:
+        """This budget with ``examples`` made explicit for a small scope of ``scope`` structures."""
+        if self.examples is not None:
+            return self
+        return replace(self, examples=max(MIN_EXAMPLES, scope + max(4, scope // 4)))
+
     @property
     def instances(self) -> int:
-        return self.examples * self.batch
+        return (self.examples or MIN_EXAMPLES) * self.batch
 
     @property
     def guided_batches(self) -> int:
         """Batches kept for the guided climb: none on budgets under 20 batches (too few to climb)."""
-        return int(self.examples * self.guided) if self.examples >= 20 else 0
+        examples = self.examples or MIN_EXAMPLES
+        return int(examples * self.guided) if examples >= 20 else 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"examples": self.examples, "batch": self.batch, "instances": self.instances,
                 "shrink_batches": self.shrink_batches, "shrink_examples": self.shrink_examples,
                 "guided": self.guided}
+
+
+#: the fewest batches an automatically sized search spends
+MIN_EXAMPLES = 10
 
 
 def mix(seed: int, *parts: Any) -> int:
@@ -272,6 +286,8 @@ def search(
     enforce = [i for i, n in enumerate(names) if n != drop]
     drop_idx = names.index(drop) if drop is not None else None
 
+    scope, how = small_scope(theorem)
+    budget = budget.resolved(len(scope))
     result = SearchResult("confirmed", variant, [names[i] for i in enforce], seed=seed, budget=budget.as_dict())
     result.per_assumption = {n: 0 for n in names}
     result.per_regime = {r.name: 0 for r in theorem.trivial}
@@ -320,7 +336,6 @@ def search(
 
     try:
         # ---------------------------------------------------------------- 1. coverage
-        scope, how = small_scope(theorem)
         # the whole small scope when the budget leaves at least a quarter of it (and 4 batches)
         # beyond; otherwise half the budget, spread evenly over the scope from its smallest
         # structure to its largest, and random structures get the other half

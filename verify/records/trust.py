@@ -18,6 +18,7 @@ CLASSES = {
     "decided": "an exact solver decided the claim for every instance of the listed sizes",
     "cross-checked": "a derivation reaches the claim, but some link is only a numeric cross-check",
     "tested": "no instance meeting the assumptions violated the claim, among those drawn",
+    "thin": "no instance violated the claim, but too few of those tested lie outside its trivial regimes",
     "refuted": "a counterexample (a witness) shows the claim false",
     "measured": "the failure rate was measured on a listed structure",
     "assumed": "an assumption of the theorem: taken, not shown",
@@ -33,6 +34,21 @@ def _structures(rows: list[Any]) -> str:
     shown = ", ".join("{" + ", ".join(f"{k}={v}" for k, v in s.items()) + "}" for s in rows[:6])
     more = f" and {len(rows) - 6} more" if len(rows) > 6 else ""
     return f"{len(rows)} structure{'s' if len(rows) != 1 else ''} ({shown}{more})"
+
+
+def _nontrivial(row: Mapping[str, Any]) -> str:
+    if "nontrivial" not in row:
+        return ""
+    return f"({row['nontrivial']:,} of them outside the trivial regimes {', '.join(row.get('regimes', []))}) "
+
+
+def _scope(row: Mapping[str, Any]) -> str:
+    cov = row.get("coverage") or {}
+    if not cov:
+        return ""
+    if cov["covered"] == cov["structures"]:
+        return f", covering every structure of the small scope ({cov['structures']})"
+    return f", covering {cov['covered']} of the {cov['structures']} structures of the small scope"
 
 
 def sentence(row: Mapping[str, Any]) -> str:
@@ -63,8 +79,11 @@ def sentence(row: Mapping[str, Any]) -> str:
     if row["face"] == "numeric":
         if klass == "tested":
             return (f"Numeric: tested on {row.get('instances', 0):,} random instances meeting every assumption "
-                    f"({row.get('drawn', 0):,} drawn, float64) over {_structures(row.get('structures') or [])}; "
-                    f"none violated the tolerance.")
+                    f"{_nontrivial(row)}({row.get('drawn', 0):,} drawn, float64) over "
+                    f"{_structures(row.get('structures') or [])}{_scope(row)}; none violated the tolerance.")
+        if klass == "thin":
+            return (f"Numeric: thin: no violation among {row.get('instances', 0):,} instances meeting every "
+                    f"assumption, but {row.get('note', 'too few lie outside the trivial regimes')}.")
         if klass == "refuted":
             w = row.get("witness") or {}
             return (f"Numeric: refuted by a counterexample at {w.get('structure')} (established: "

@@ -76,6 +76,12 @@ def _counterexample_rows(cert: dict[str, Any]) -> Iterable[str]:
         yield "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
 
 
+def _structure_row(r: dict[str, Any]) -> str:
+    cells = [json.dumps(r["structure"]), f"{r['drawn']:,}", f"{r['meeting_assumptions']:,}", f"{r['nontrivial']:,}",
+             f"{r['failing']:,}", f"{r['best_ratio']:.2g}"]
+    return "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
+
+
 def _rate_row(r: dict[str, Any]) -> str:
     lo, hi = r["interval95"]
     rate, interval = ("-", "-") if r["rate"] is None else (f"{r['rate']:.3g}", f"{lo:.3g} to {hi:.3g}")
@@ -109,6 +115,16 @@ def render(certs: list[dict[str, Any]]) -> str:
         if rows:
             body.append("<table><tr><th>search</th><th>structure found</th><th>after shrinking</th>"
                         "<th>nonzero entries</th><th>|r|</th><th>established</th></tr>" + "".join(rows) + "</table>")
+        per = num.get("structures") or []
+        if per:
+            cov = num.get("coverage") or {}
+            head = (f"Structures searched by the claim's search: {len(per)}"
+                    + (f"; the small scope has {cov.get('structures')}, of which {cov.get('covered')} got a batch"
+                       if cov else ""))
+            body.append(f"<details><summary>{html.escape(head)}</summary><table><tr><th>structure</th>"
+                        "<th>drawn</th><th>meeting assumptions</th><th>non-trivial</th><th>failing</th>"
+                        "<th>largest |r| / tol</th></tr>" + "".join(_structure_row(r) for r in per)
+                        + "</table></details>")
         rates = c.get("failure_rates", [])
         if rates:
             body.append("<p>How often the claim fails (instances meeting the assumptions, 95% Wilson interval):</p>"

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # rendering reads what the engine produced; it never runs it
 
 _STYLE = {
     "proved": "green", "confirmed": "green", "refuted": "red", "vacuous": "yellow", "error": "red",
-    "unconfirmed": "yellow", "necessary": "cyan", "not-shown-necessary": "dim",
+    "unconfirmed": "yellow", "thin": "red", "necessary": "cyan", "not-shown-necessary": "dim",
 }
 
 
@@ -38,12 +38,27 @@ def numeric_cell(r: SearchResult | None, expect: str) -> str:
     if r is None:
         return "-"
     if r.verdict == "confirmed":
-        return f"{_v('confirmed')} {r.satisfied}/{r.drawn}, max|r| {r.max_residual:.1e} ({r.max_ratio:.0e} of tol)"
+        return (f"{_v('confirmed')} {r.satisfied}/{r.drawn}{_nontrivial(r)}, max|r| {r.max_residual:.1e} "
+                f"({r.max_ratio:.0e} of tol){_coverage(r)}")
     if r.verdict == "refuted":
         cx = r.counterexample
         style = "green" if expect == "false" else "red"
         return f"[{style}]refuted[/] at {_compact(cx.structure)}, |r| {cx.residual:.3g}" if cx else _v("refuted")
     return f"{_v(r.verdict)}" + (f": {escape(r.note)}" if r.note else "")
+
+
+def _nontrivial(r: SearchResult) -> str:
+    return f" ({r.nontrivial} non-trivial)" if r.per_regime else ""
+
+
+def _coverage(r: SearchResult) -> str:
+    """How many structures were searched, and how much of the small scope they covered."""
+    cov = r.coverage
+    if not cov:
+        return ""
+    scope = ("all of the small scope" if cov["covered"] == cov["structures"]
+             else f"{cov['covered']} of {cov['structures']} in the small scope")
+    return f"; {len(r.structures)} structures, {scope}"
 
 
 def _compact(structure: dict[str, Any]) -> str:

@@ -28,6 +28,33 @@ def test_list_shows_the_catalogue():
     assert {"patel2016.switch-relu", "patel2016.render-layer-convnet"} <= ids
 
 
+def test_the_catalogue_index_is_current_and_lists_what_importing_lists():
+    """``theorems/index.json`` was written from the catalogue as it is (``python -m verify.index``),
+    so ``verify list`` need not import it; its rows are those the imported catalogue gives."""
+    from verify import index
+    from verify.registry import catalogue
+
+    rows = index.cached()
+    assert rows is not None, "theorems/index.json is stale: run python -m verify.index"
+    assert rows == [index.row(t) for t in catalogue()]
+
+
+def test_list_imports_neither_jax_nor_sympy():
+    code = ("import sys; from verify.cli import main; code = main(['list', 'patel2016']); "
+            "assert code == 0; print(sorted(m for m in ('jax', 'sympy', 'hypothesis') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert "patel2016.switch-relu" in proc.stdout
+
+
+def test_a_stale_index_is_not_used(monkeypatch):
+    from verify import index
+
+    monkeypatch.setattr(index, "sources_hash", lambda: "0" * 64)
+    assert index.cached() is None  # the catalogue is then imported: slow, never wrong
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -393,3 +393,36 @@ def test_shrinking_is_budgeted_in_evaluations_and_says_when_it_stopped(data):
     assert cut.shrink["stopped_early"] is True and cut.shrink["value_evaluations"] == 0
     again = search(thm, budget=starved, seed=3).counterexample
     assert again.as_dict() == cut.as_dict()  # no clock in it: the same search, the same counterexample
+
+
+# ---------------------------------------------------------------- the guided climb
+
+
+def _corner(mass: float):
+    """x0 + x1 <= 2 - c on x uniform in (0, 1]^2: false exactly on a triangle of area c^2/2 = mass."""
+    from hypothesis import strategies as st
+
+    from verify import Theorem, at_most
+
+    c = (2.0 * mass) ** 0.5
+    return c, Theorem(
+        id="test.corner", title="false on a corner of mass 1e-5", source="test", statement="x0 + x1 <= 2 - c",
+        expect="false", structure=st.fixed_dictionaries({"n": st.just(2)}),
+        sample=lambda rng, s: {"x": rng.uniform(s.n)},
+        property=lambda s, x: at_most(x["x"][0] + x["x"][1], 2.0 - c, 2.0),
+        tolerance=Tolerance(0.0, 1e-12, "a sum of two numbers in (0, 1]: rounding is below 1e-15"))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_guided_climb_finds_a_violation_on_1e_5_of_the_mass(seed):
+    """1,280 random instances meet a region of mass 1e-5 with probability 1.3%; the climb on the
+    signed slack of the inequality (flat |r| would give it nothing to climb) reaches it."""
+    from verify.engine.search import Budget
+
+    c, thm = _corner(1e-5)
+    res = search(thm, budget=Budget(examples=20, batch=64, guided=0.2), seed=seed)
+    assert res.verdict == "refuted"
+    assert res.counterexample.shrink["found_by"] == "guided climb"
+    x = res.counterexample.instance["x"]
+    assert x[0] + x[1] > 2.0 - c  # the witness lies in the violating corner
+    assert res.guided["found"] and 0 < res.guided["batches"] <= 4

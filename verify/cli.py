@@ -274,17 +274,19 @@ def _run(args: argparse.Namespace, faces: tuple[str, ...]) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from verify.registry import select
+    from verify import index
     from verify.render.terminal import console, list_table
 
-    theorems = select(args.refs)
+    rows = index.cached()
+    rows = index.select_rows(rows, args.refs) if rows is not None else None
+    if rows is None:  # no current index, a file, or a ref the index does not know: import
+        from verify.registry import select
+
+        rows = [index.row(t) for t in select(args.refs)]
     if args.json:
-        _json([{"id": t.id, "title": t.title, "source": t.source, "statement": t.statement,
-                           "expect": t.expect, "assumptions": [a.name for a in t.assumptions],
-                           "mutants": [m.name for m in t.mutants], "uses": list(t.uses), "module": t.module}
-                          for t in theorems])
+        _json(rows)
     else:
-        console(file=_out()).print(list_table(theorems))
+        console(file=_out()).print(list_table(rows))
     return 0
 
 
@@ -382,6 +384,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)
 
 
+#: the commands that evaluate theorems (and so need JAX)
+_EVALUATING = {"run", "check", "mutants", "ablate", "replay"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -396,7 +402,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings(), exits_guarded(), _stdout_to_stderr():
             warnings.showwarning = _one_line_warning  # e.g. JAX on an unreadable cache entry: it recompiles
-            with float64():
+            # commands that evaluate run in dlverify's JAX settings; listing and rendering never
+            # import JAX (the engine's entry points enter these settings themselves as well)
+            with float64() if args.command in _EVALUATING else contextlib.nullcontext():
                 return _dispatch(args)
     except NotVerified as exc:
         sys.stderr.write(f"verify: {exc}\n")

@@ -29,16 +29,26 @@ _TINY = 1e-300
 
 
 def summarise(res: dict[str, Residual], tol: Tolerance) -> dict[str, Any]:
-    """Per-component worst tolerance ratio and largest |residual|, on the active backend."""
-    ratios, absres, finite = [], [], []
+    """Per-component worst tolerance ratio and largest |residual|, on the active backend.
+
+    ``scores`` rank instances by how close they come to failing: the ratio for an identity, and
+    for an inequality the *signed* slack over the tolerance (negative where it holds with room,
+    above 1 exactly where it fails), which the ratio, 0 wherever the inequality holds, hides."""
+    ratios, absres, finite, scores = [], [], [], []
     for r in res.values():
         value = xp.asarray(r.value)
-        bound = tol.bound(xp.abs(xp.asarray(r.scale)))
+        bound = xp.maximum(tol.bound(xp.abs(xp.asarray(r.scale))), _TINY)
         a = xp.abs(value)
-        ratios.append(xp.max(a / xp.maximum(bound, _TINY)))
+        ratio = xp.max(a / bound)
+        ratios.append(ratio)
         absres.append(xp.max(a))
         finite.append(xp.all(xp.isfinite(value)) & xp.all(xp.isfinite(xp.asarray(r.scale))))
-    return {"ratios": ratios, "absres": absres, "finite": finite}
+        if r.relation in ("<=", ">=") and r.lhs is not None and r.rhs is not None:
+            slack = xp.asarray(r.lhs) - xp.asarray(r.rhs) if r.relation == "<=" else xp.asarray(r.rhs) - xp.asarray(r.lhs)
+            scores.append(xp.max(slack / bound))  # equals the ratio wherever the inequality fails
+        else:
+            scores.append(ratio)
+    return {"ratios": ratios, "absres": absres, "finite": finite, "scores": scores}
 
 
 def _evaluate_one(prop: Any, assumptions: Sequence[Assumption], tol: Tolerance, s: Structure, x: Any):
@@ -120,7 +130,8 @@ def _summary_one(prop: Any, tol: Tolerance, s: Structure, x: Any) -> dict[str, A
     summary = summarise(as_residuals(prop(s, x)), tol)
     finite = xp.all(xp.stack(summary["finite"]))
     ratio = xp.max(xp.stack(summary["ratios"]))
-    return {"ratio": xp.where(finite, ratio, xp.inf), "absres": xp.max(xp.stack(summary["absres"])), "finite": finite}
+    return {"ratio": xp.where(finite, ratio, xp.inf), "absres": xp.max(xp.stack(summary["absres"])), "finite": finite,
+            "score": xp.where(finite, xp.max(xp.stack(summary["scores"])), xp.inf)}
 
 
 def _masks(predicates: Sequence[Any], s: Structure, x: Any) -> Any:
@@ -132,7 +143,7 @@ def _masks(predicates: Sequence[Any], s: Structure, x: Any) -> Any:
 def fused_evaluator(props: tuple[Any, ...], sample: Any, assumptions: tuple[Assumption, ...],
                     regimes: tuple[Any, ...], tol: Tolerance):
     """One compiled program per structure for every variant of a theorem (the claim and each mutant)
-    on the same batch: ``(s, pools) -> {"ratio", "absres", "finite": (variants, n), "holds": (n,
+    on the same batch: ``(s, pools) -> {"ratio", "absres", "finite", "score": (variants, n), "holds": (n,
     assumptions), "trivial": (n, regimes)}``. The sampler, the assumptions and the regimes run once,
     and XLA shares what the variants compute alike (a brute-force oracle, say)."""
 
@@ -142,6 +153,7 @@ def fused_evaluator(props: tuple[Any, ...], sample: Any, assumptions: tuple[Assu
             "ratio": xp.stack([o["ratio"] for o in outs]),
             "absres": xp.stack([o["absres"] for o in outs]),
             "finite": xp.stack([o["finite"] for o in outs]),
+            "score": xp.stack([o["score"] for o in outs]),
             "holds": _masks(assumptions, s, x),
             "trivial": _masks(regimes, s, x),
         }
@@ -149,7 +161,7 @@ def fused_evaluator(props: tuple[Any, ...], sample: Any, assumptions: tuple[Assu
     def run(s: Structure, pools: Any):
         xs = _sample_all(sample, s, pools)
         out = jax.vmap(lambda x: one(s, x))(xs)
-        return out | {k: out[k].T for k in ("ratio", "absres", "finite")}
+        return out | {k: out[k].T for k in ("ratio", "absres", "finite", "score")}
 
     jitted = jax.jit(run, static_argnums=0)
 

@@ -29,6 +29,7 @@ lie outside every trivial regime the theorem names (``Theorem.trivial``); below
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
@@ -159,14 +160,14 @@ class BatchStore:
                                       self.theorem.tolerance)(s, pools)
             except Exception as exc:  # noqa: BLE001 - reported when this variant is searched
                 errors[name] = stable_text(f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
-                rows.append((np.full(n, np.inf), np.full(n, np.inf), np.zeros(n, bool)))
+                rows.append((np.full(n, np.inf), np.full(n, np.inf), np.zeros(n, bool), np.full(n, np.inf)))
                 continue
             holds, trivial = out["holds"], out["trivial"]
-            rows.append((out["ratio"][0], out["absres"][0], out["finite"][0]))
+            rows.append((out["ratio"][0], out["absres"][0], out["finite"][0], out["score"][0]))
         if holds is None:
             raise TheoremError(f"every variant of {self.theorem.id} fails to evaluate: {next(iter(errors.values()))}")
         return {"ratio": np.stack([r[0] for r in rows]), "absres": np.stack([r[1] for r in rows]),
-                "finite": np.stack([r[2] for r in rows]), "holds": holds, "trivial": trivial, "errors": errors}
+                "finite": np.stack([r[2] for r in rows]), "score": np.stack([r[3] for r in rows]), "holds": holds, "trivial": trivial, "errors": errors}
 
 
 @dataclass
@@ -235,6 +236,10 @@ class SearchResult:
         return d
 
 
+def _skey(structure: Mapping[str, Any]) -> str:
+    return json.dumps(structure, sort_keys=True)
+
+
 def _count_structure(rows: list[dict[str, Any]], s: Structure, drawn: int, meeting: int, nontrivial: int,
                      failing: int, best: float) -> None:
     key = s.as_json()
@@ -296,6 +301,7 @@ def search(
     t0 = time.perf_counter()
     state = {"phase": "coverage", "shrink_batches": 0, "refused": 0, "spent": 0}
     failing: list[tuple[Structure, int, int]] = []
+    closest: dict[str, float] = {}
 
     def masks(out: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if variant in out.get("errors", {}):
@@ -324,6 +330,10 @@ def search(
         good = ok & np.isfinite(ratio)
         best = float(ratio[good].max()) if good.any() else 0.0
         _count_structure(result.structures, s, len(ok), int(ok.sum()), int(nontrivial.sum()), int(bad.sum()), best)
+        score = out["score"][v]
+        if good.any():  # how close this structure came to failing, signed (for the guided climb)
+            name = _skey(s.as_json())
+            closest[name] = max(closest.get(name, -np.inf), float(score[good].max()))
         add_to_histogram(result.histogram, ratio[good])
         if good.any():
             result.max_ratio = max(result.max_ratio, float(ratio[good].max()))
@@ -401,7 +411,7 @@ def search(
         guided_found = None
         if not failing and budget.guided_batches > 0:
             if result.satisfied > 0:
-                guided_found = _guided(theorem, store, v, result, masks, budget, seed, progress, account)
+                guided_found = _guided(theorem, store, v, result, masks, budget, seed, progress, account, closest)
             else:  # nothing to climb from: the batches kept for the climb are random ones
                 random_phase(budget.guided_batches, 1)
     except Exception as exc:  # noqa: BLE001 - a user's property or sampler broke
@@ -461,9 +471,11 @@ ELITE = 0.1
 
 
 def _guided(theorem: Theorem, store: BatchStore, v: int, result: SearchResult, masks: Any, budget: Budget,
-            seed: int, progress: Any, account: Any) -> tuple[Structure, dict[str, np.ndarray], Structure] | None:
-    """A cross-entropy climb of |r| / tolerance over the sampler's uniforms, from the best instances
-    of the searched structures, within the enforced assumptions. Returns (structure, the failing
+            seed: int, progress: Any, account: Any,
+            closest: dict[str, float]) -> tuple[Structure, dict[str, np.ndarray], Structure] | None:
+    """A cross-entropy climb of |r| / tolerance (the signed slack for an inequality) over the
+    sampler's uniforms, from the best instances of the searched structures that came closest
+    (``closest``: structure -> best score), within the enforced assumptions. Returns (structure, the failing
     instance, the structure it started from) when it finds a violation."""
     import jax.numpy as jnp
 
@@ -475,7 +487,7 @@ def _guided(theorem: Theorem, store: BatchStore, v: int, result: SearchResult, m
     spent = 0
     per_structure = max(1, budget.guided_batches // min(len(rows), 4))
     # climb on the structures whose best instances came closest (by the searched batches)
-    tried = sorted(rows, key=lambda r: -r["best_ratio"])[:4]
+    tried = sorted(rows, key=lambda r: -closest.get(_skey(r["structure"]), -np.inf))[:4]
     found = None
     for row in tried:
         s = Structure(row["structure"])
@@ -489,10 +501,11 @@ def _guided(theorem: Theorem, store: BatchStore, v: int, result: SearchResult, m
             spent += 1
             ok, bad, nontrivial = masks(out)
             account(s, out, ok, bad, nontrivial)
-            ratio = np.where(ok, np.nan_to_num(out["ratio"][v], posinf=1e308), -np.inf)
+            # rank by the score (signed slack for an inequality): the ratio is flat where it holds
+            ratio = np.where(ok, np.nan_to_num(out["score"][v], posinf=1e308), -np.inf)
             if bad.any():
                 i = int(np.argmax(np.where(bad, ratio, -np.inf)))
-                x = {k: np.asarray(val)[i] for k, val in _instances(theorem, s, pools[i:i + 1]).items()}
+                x = {k: np.asarray(val)[0] for k, val in _instances(theorem, s, pools[i:i + 1]).items()}
                 found = (s, x, s)
                 break
             k = max(1, int(ELITE * n))

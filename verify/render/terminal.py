@@ -8,10 +8,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from verify.records.counterexample import Replay
-from verify.spec import Theorem
 
 if TYPE_CHECKING:  # rendering reads what the engine produced; it never runs it
+    from verify.records.counterexample import Replay
     from verify.engine.runner import TheoremReport
     from verify.engine.search import SearchResult
 
@@ -137,14 +136,15 @@ def _short(number: str) -> str:
         return escape(number)
 
 
-def list_table(theorems: Sequence[Theorem]) -> Table:
+def list_table(rows: Sequence[dict[str, Any]]) -> Table:
+    """The catalogue listing, from rows as :func:`verify.index.row` makes them."""
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     table.add_column("id", no_wrap=True)
     for col in ( "title", "expect", "assumptions", "mutants", "uses"):
         table.add_column(col, overflow="fold")
-    for t in theorems:
-        table.add_row(t.id, escape(t.title), t.expect, ", ".join(a.name for a in t.assumptions) or "-",
-                      str(len(t.mutants)), ", ".join(t.uses) or "-")
+    for t in rows:
+        table.add_row(t["id"], escape(t["title"]), t["expect"], ", ".join(t["assumptions"]) or "-",
+                      str(len(t["mutants"])), ", ".join(t["uses"]) or "-")
     return table
 
 

@@ -126,6 +126,7 @@ needs_latex = pytest.mark.skipif(PDFLATEX is None, reason="no LaTeX engine on PA
                                  "texlive-latex-base texlive-latex-recommended); the structure checks above still run")
 
 PREAMBLE = r"""\documentclass{article}
+\usepackage[T1]{fontenc}
 \usepackage{amsmath,amssymb,amsthm}
 \newtheorem{theorem}{Theorem}
 \newtheorem{remark}{Remark}
@@ -164,6 +165,25 @@ def test_the_cited_latex_compiles_with_its_bibtex(tmp_path):
     assert r"\begin{remark}" in snippet and "Measured: the claim fails on" in snippet
     log = _compile(tmp_path, snippet, bib=cite("tian2018.thm5.bn-projection", "bibtex", certs))
     assert not re.search(r"Citation `[^']*'.*undefined", log), log[-2000:]  # both \cite keys resolved by bibtex
+    assert "Warning--" not in (tmp_path / "doc.blg").read_text()  # classic bibtex knows every entry type
+
+
+PDFTOTEXT = shutil.which("pdftotext")
+
+
+@needs_latex
+@pytest.mark.skipif(PDFTOTEXT is None, reason="no pdftotext on PATH (Debian: apt-get install poppler-utils)")
+def test_the_cited_text_prints_as_written(tmp_path):
+    """What the PDF shows is what the certificate says: "|r| <= ..." in the footnote prints as
+    those characters (OT1's text fonts would print ¡, ¿ and — for <, > and |)."""
+    certs = tmp_path / "certs"
+    write_certificate(run_theorem(get("patel2016.switch-relu"), faces=("symbolic", "numeric"), budget=SMALL), certs)
+    _compile(tmp_path, cite("patel2016.switch-relu", "latex", certs))
+    text = subprocess.run([PDFTOTEXT, "-layout", "doc.pdf", "-"], cwd=tmp_path, capture_output=True,
+                          text=True).stdout
+    flat = " ".join(text.split())
+    assert "|r| <= " in flat and " * scale" in flat and "seed 0" in flat, flat[-1500:]
+    assert not set("¡¿—") & set(flat)
 
 
 @needs_latex

@@ -17,12 +17,13 @@ from verify.records.io import number
 
 FORMATS = ("latex", "bibtex", "markdown")
 
-PACKAGE_BIBTEX = """@software{dlverify,
-  title   = {dlverify: theorems of deep-learning theory checked symbolically, numerically and by counterexample search},
-  author  = {{dlverify maintainers}},
-  version = {VERSION},
-  year    = {2026},
-  note    = {Certificates: JSON, reproducible from their seeds}
+#: ``@misc``, which classic BibTeX styles define (``@software`` is biblatex's; classic bibtex warns)
+PACKAGE_BIBTEX = """@misc{dlverify,
+  title        = {dlverify: theorems of deep-learning theory checked symbolically, numerically and by counterexample search},
+  author       = {{dlverify maintainers}},
+  year         = {2026},
+  howpublished = {https://github.com/dlverify/dlverify},
+  note         = {Version VERSION. Certificates: JSON, reproducible from their seeds}
 }"""
 
 
@@ -38,11 +39,28 @@ def established(cert: dict[str, Any]) -> list[str]:
     return out
 
 
+_LATEX_TEXT = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+               "~": r"\textasciitilde{}", "^": r"\^{}", "$": r"\$",
+               # not in OT1's text fonts (they print as ¡ ¿ —): named, so any font encoding shows them
+               "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
+
+
 def _latex_text(s: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"), ("_", r"\_"),
-                 ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}"), ("$", r"\$")):
-        s = s.replace(a, b)
-    return s
+    """Plain text as LaTeX text that prints as exactly that text (in OT1 and T1 alike)."""
+    return "".join(_LATEX_TEXT.get(ch, ch) for ch in s)
+
+
+def provenance(cert: dict[str, Any], digest: str, name: str) -> str:
+    """When and how the certificate was made, with what, and how a reader can check it."""
+    b, libs, t = cert.get("budget", {}), cert.get("libraries", {}), cert["theorem"]
+    batches = b.get("examples") or "scope-sized"
+    versions = ", ".join(f"{k} {v}" for k, v in libs.items() if k != "dlverify")
+    where = (f"theorem file SHA-256 {t['module_sha256']}" if t.get("module_sha256")
+             else f"catalogue module {t.get('module', '?')} of dlverify {libs.get('dlverify', '?')}")
+    return (f"Run {cert.get('created', '?')}, seed {cert.get('seed', '?')}, {batches} batches of "
+            f"{b.get('batch', '?')} instances per search; {versions}; {where}; statement SHA-256 "
+            f"{t['statement_sha256']}. Certificate {name} (SHA-256 {digest}): `verify run {t['id']} --seed "
+            f"{cert.get('seed', 0)}` remakes it.")
 
 
 def _bibkey(bibtex: str) -> str | None:
@@ -67,6 +85,7 @@ def cite(theorem_id: str, fmt: str, directory: str | Path,
                           f"({'; '.join(cert['problems'])}): it is not cited as verified")
     version = cert["libraries"].get("dlverify", "?")
     facts = established(cert)
+    made = provenance(cert, digest, path_for(theorem_id, directory).name)
     paper_key = _bibkey(t.get("bibtex", ""))
     if fmt == "bibtex":
         entries = [PACKAGE_BIBTEX.replace("VERSION", version)]
@@ -79,12 +98,13 @@ def cite(theorem_id: str, fmt: str, directory: str | Path,
         if assumptions:
             lines += ["Assumptions: " + "; ".join(f"`{n}`: {d}" for n, d in assumptions) + ".", ""]
         lines += [f"- {f}" for f in facts]
-        lines += [f"- dlverify {version}; certificate SHA-256 `{digest}`."]
+        lines += [f"- {made}"]
         return "\n".join(lines) + "\n"
     kind = "theorem" if t["expect"] == "true" else "remark"
     cite_paper = f"~\\cite{{{paper_key}}}" if paper_key else ""
     body = [
-        "% needs \\usepackage{amsmath,amsthm} and \\newtheorem{theorem}{Theorem}, \\newtheorem{remark}{Remark}",
+        "% needs \\usepackage[T1]{fontenc}, \\usepackage{amsmath,amssymb,amsthm} and",
+        "% \\newtheorem{theorem}{Theorem}, \\newtheorem{remark}{Remark}",
         f"\\begin{{{kind}}}[{_latex_text(t['title'])}{cite_paper}]\\label{{dlverify:{t['id']}}}",
         t["statement"],
     ]
@@ -92,7 +112,7 @@ def cite(theorem_id: str, fmt: str, directory: str | Path,
         body.append("Assumptions: " + "; ".join(f"\\texttt{{{_latex_text(n)}}}: {_latex_text(d)}"
                                                  for n, d in assumptions) + ".")
     note = " ".join(_latex_text(f) for f in facts)
-    body.append(f"\\footnote{{Machine-checked with dlverify {_latex_text(version)}~\\cite{{dlverify}}. {note} "
-                f"Certificate SHA-256: \\texttt{{{digest}}}.}}")
+    body.append(f"\\footnote{{Checked with dlverify {_latex_text(version)}~\\cite{{dlverify}}. {note} "
+                f"{_latex_text(made)}}}")
     body.append(f"\\end{{{kind}}}")
     return "\n".join(body) + "\n"

@@ -426,3 +426,31 @@ def test_the_guided_climb_finds_a_violation_on_1e_5_of_the_mass(seed):
     x = res.counterexample.instance["x"]
     assert x[0] + x[1] > 2.0 - c  # the witness lies in the violating corner
     assert res.guided["found"] and 0 < res.guided["batches"] <= 4
+
+
+def test_a_counterexample_is_certified_and_its_record_replays(tmp_path, data):
+    """float64 -> 50 digits -> exact rationals: the false ReLU additivity has a witness whose
+    residual exact arithmetic bounds beyond the tolerance; the record keeps that and replays."""
+    from verify.engine.search import Budget
+
+    thm = load_file(data / "false_theorem.py")[0]
+    res = search(thm, budget=Budget(examples=3, batch=128), seed=0)
+    cx = res.counterexample
+    assert res.verdict == "refuted" and cx.certified
+    assert cx.certification["method"] == "exact rationals"
+    back = Counterexample.load(cx.save(tmp_path))
+    assert back.certification == cx.certification
+    again = replay(back, thm)
+    assert again.reproduced and again.certification["status"] == "certified"
+
+
+def test_a_guided_witness_record_loads_and_replays(tmp_path):
+    """A witness of the guided climb comes from no batch (key_seed and index -1); its record must
+    still be read back and replayed."""
+    from verify.engine.search import Budget
+
+    _, thm = _corner(1e-5)
+    cx = search(thm, budget=Budget(examples=20, batch=64, guided=0.2), seed=0).counterexample
+    assert cx.key_seed == -1
+    back = Counterexample.load(cx.save(tmp_path))
+    assert replay(back, thm).reproduced

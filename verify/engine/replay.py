@@ -18,7 +18,8 @@ from verify.values import Structure
 
 @in_float64
 def replay(cx: Counterexample, theorem: Theorem) -> Replay:
-    """Re-evaluate ``cx`` (float64 and 50 digits) against ``theorem``, the theorem it names."""
+    """Re-evaluate ``cx`` (float64, 50 digits, then exact rationals or ball arithmetic) against
+    ``theorem``, the theorem it names."""
     path = cx.path or cx.theorem_id
     if theorem.id != cx.theorem_id:
         raise VerifyError(f"{path} is a counterexample to {cx.theorem_id}, not to {theorem.id}")
@@ -47,7 +48,14 @@ def replay(cx: Counterexample, theorem: Theorem) -> Replay:
         raise VerifyError(f"{path}: {theorem.id} cannot be evaluated on the recorded instance ({why})") from None
     f64 = verdict.f64
     reproduced = verdict.holds and (not verdict.finite or verdict.exceeds)
+    certification = {}
+    if reproduced and verdict.finite:
+        from verify.exact.ball import certify
+
+        c = certify(prop, theorem.assumptions, theorem.tolerance, s, cx.instance, enforce)
+        certification = {"status": c.status, "method": c.method, "ratio_lower": c.ratio_lower, "reason": c.reason}
     return Replay(
+        certification=certification,
         counterexample=cx, residual=float(f64["absres"]), ratio=float(f64["ratio"]), finite=bool(f64["finite"]),
         highprec_residual=verdict.highprec_residual, highprec_ratio=verdict.highprec_ratio,
         assumptions_hold=verdict.holds, reproduced=reproduced,

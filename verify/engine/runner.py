@@ -239,7 +239,9 @@ class TheoremReport:
                 row["note"] = num.note
             if num.counterexample is not None and num.verdict == "refuted":
                 row["witness"] = {"structure": num.counterexample.structure,
-                                  "established": num.counterexample.established}
+                                  "established": num.counterexample.established,
+                                  "certification": num.counterexample.certification.get("status", "not tried"),
+                                  "certified_by": num.counterexample.certification.get("method", "")}
             rows.append(row)
         for r in self.rates:
             rows.append({"claim": f"failure rate at {r['structure']}", "face": "numeric", "class": "measured",

@@ -108,6 +108,13 @@ def minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s,
         established = "rounding"
         note = "the enforced assumptions do not all hold at 50 digits"
     names = [a.name for a in theorem.assumptions]
+    certification = {}
+    if established in ("real", "float64 only"):
+        # the last link of float64 -> 50 digits -> ball -> exact: never certifies on doubt
+        from verify.exact.ball import certify
+
+        c = certify(prop, theorem.assumptions, theorem.tolerance, s, x_min, enforce)
+        certification = {"status": c.status, "method": c.method, "ratio_lower": c.ratio_lower, "reason": c.reason}
     return Counterexample(
         theorem_id=theorem.id,
         variant=variant,
@@ -137,6 +144,7 @@ def minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s,
         source_file=theorem.module if theorem.module.endswith(".py") else "",
         source_sha256=theorem.module_sha256 if theorem.module.endswith(".py") else "",
         assumptions_held={n: bool(h) for n, h in zip(names, np.asarray(f64["holds"]).ravel())},
+        certification=certification,
     )
 
 

@@ -26,7 +26,9 @@ import numpy as np
 from verify.records.io import Fields, RecordError, dumps, number, read_json, safe_name, write_json
 from verify.spec import ID_PATTERN, MAX_ID_LENGTH, NAME_PATTERN
 
-FORMAT = "dlverify-counterexample/3"
+FORMAT = "dlverify-counterexample/4"
+#: read as they are: /3 lacks only ``certification`` (and never has a guided witness, key_seed -1)
+READABLE = (FORMAT, "dlverify-counterexample/3")
 OLDER_FORMATS = ("dlverify-counterexample/1", "dlverify-counterexample/2")
 ESTABLISHED = ("real", "float64 only", "rounding")
 #: dtypes an instance array may have (numbers and booleans; never objects or strings)
@@ -61,6 +63,9 @@ class Counterexample:
     path: str = ""
     source_sha256: str = ""  # SHA-256 of that file's source as it was run
     source_relative: str = ""  # that file relative to the record's directory (as read back)
+    #: what exact rationals or ball arithmetic established (verify.exact.ball.Certification as a
+    #: dict: status certified | not-certified | unavailable, method, ratio_lower, reason); {} if not tried
+    certification: dict[str, str] = field(default_factory=dict)
 
     @property
     def real(self) -> bool:
@@ -72,6 +77,12 @@ class Counterexample:
         """The instance shows the variant false: confirmed at 50 digits, or established in float64
         for a component that has no 50-digit form (a claim about JAX itself)."""
         return self.established in ("real", "float64 only")
+
+    @property
+    def certified(self) -> bool:
+        """Exact rationals or ball arithmetic show the residual beyond tolerance with the enforced
+        assumptions holding: the counterexample is proved, not only evaluated."""
+        return self.certification.get("status") == "certified"
 
     def theorem_file(self, directory: str | Path | None = None) -> dict[str, str] | None:
         if not self.source_file:
@@ -105,6 +116,7 @@ class Counterexample:
             "index_in_batch": self.index,
             "shrink": self.shrink,
             "assumptions_held": self.assumptions_held,
+            "certification": self.certification,
             "file": self.path,
         }
 
@@ -133,7 +145,7 @@ class Counterexample:
         if fmt in OLDER_FORMATS:
             raise RecordError(f"{path} was written by an older dlverify ({fmt}; this one reads {FORMAT}): "
                               "run the search again")
-        if fmt != FORMAT:
+        if fmt not in READABLE:
             raise RecordError(f"{path} is not a dlverify counterexample file (expected format {FORMAT})")
         theorem_id = f.str("theorem", max_len=MAX_ID_LENGTH)
         if not ID_PATTERN.match(theorem_id):
@@ -166,10 +178,11 @@ class Counterexample:
             highprec_ratio=f.str("residual_over_tolerance_50_digits", max_len=1000),
             established=f.str("established", choices=ESTABLISHED),
             established_note=f.str("established_note", max_len=10_000, default=""),
-            seed=f.int("seed", lo=0, hi=2**32 - 1), key_seed=f.int("key_seed", lo=0, hi=2**32 - 1),
-            index=f.int("index_in_batch", lo=0), shrink=(f.obj("shrink", default=None) or Fields({}, path)).value,
+            # -1: found by the guided climb, not in a batch drawn from a seed
+            seed=f.int("seed", lo=0, hi=2**32 - 1), key_seed=f.int("key_seed", lo=-1, hi=2**32 - 1),
+            index=f.int("index_in_batch", lo=-1), shrink=(f.obj("shrink", default=None) or Fields({}, path)).value,
             source_file=src_path, source_relative=src_rel, source_sha256=src_sha, path=str(path),
-            assumptions_held=assumptions_held,
+            assumptions_held=assumptions_held, certification=_certification(f),
         )
 
     def replay_command(self) -> str:
@@ -236,6 +249,7 @@ class Replay:
     assumptions_hold: bool
     reproduced: bool
     established: str = ""
+    certification: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -250,4 +264,15 @@ class Replay:
             "enforced_assumptions_hold": self.assumptions_hold,
             "reproduced": self.reproduced,
             "established": self.established,
+            "certification": self.certification,
         }
+
+
+def _certification(f: Fields) -> dict[str, str]:
+    c = f.obj("certification", default=None)
+    if c is None:
+        return {}
+    out = {k: c.str(k, max_len=10_000, default="") for k in ("status", "method", "ratio_lower", "reason")}
+    if out["status"] not in ("certified", "not-certified", "unavailable"):
+        raise c.error(f"{out['status']!r} is not certified, not-certified or unavailable", "status")
+    return out

@@ -19,7 +19,8 @@ CLASSES = {
     "cross-checked": "a derivation reaches the claim, but some link is only a numeric cross-check",
     "tested": "no instance meeting the assumptions violated the claim, among those drawn",
     "thin": "no instance violated the claim, but too few of those tested lie outside its trivial regimes",
-    "refuted": "a counterexample (a witness) shows the claim false",
+    "refuted": "a counterexample (a witness) shows the claim false; certified when exact rationals or ball "
+               "arithmetic bound its residual beyond the tolerance",
     "measured": "the failure rate was measured on a listed structure",
     "assumed": "an assumption of the theorem: taken, not shown",
     "unconfirmed": "a derivation was given but does not establish the claim (the gap says where it stops)",
@@ -86,8 +87,10 @@ def sentence(row: Mapping[str, Any]) -> str:
                     f"assumption, but {row.get('note', 'too few lie outside the trivial regimes')}.")
         if klass == "refuted":
             w = row.get("witness") or {}
+            certified = (f"; certified by {w.get('certified_by')}" if w.get("certification") == "certified"
+                         else f"; not certified ({w.get('certification', 'not tried')})")
             return (f"Numeric: refuted by a counterexample at {w.get('structure')} (established: "
-                    f"{w.get('established', '?')}).")
+                    f"{w.get('established', '?')}{certified}).")
         return f"Numeric: {klass}."
     if row["face"] == "assumption":
         ablation = row.get("ablation", "not run")

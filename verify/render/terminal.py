@@ -115,9 +115,24 @@ def _cx_line(label: str, r: SearchResult) -> str:
     values = escape("; ".join(f"{k}={v.tolist()}" for k, v in cx.instance.items()))
     shrink = cx.shrink
     return (f"  {label}: witness {_compact(cx.structure)}: {values}  |r| = {cx.residual:.6g} "
-            f"(50 digits: {_short(cx.highprec_residual)}, {cx.established}); "
+            f"(50 digits: {_short(cx.highprec_residual)}, {cx.established}{_certified(cx)}); "
             f"shrunk {_compact(shrink.get('structure_before', {}))} -> {_compact(shrink.get('structure_after', {}))} "
             f"by {shrink.get('method')}{_stopped(shrink)}\n    replay: {cx.replay_command()}")
+
+
+def _certified(cx: Any) -> str:
+    c = cx.certification
+    if not c:
+        return ""
+    return f", certified by {c['method']}" if c["status"] == "certified" else f", {c['status']}"
+
+
+def _certification_text(c: dict[str, str]) -> str:
+    if not c:
+        return "not tried (the instance did not reproduce)"
+    if c["status"] == "certified":
+        return f"yes, by {c['method']}: |r| / tolerance >= {c['ratio_lower']}"
+    return f"{c['status']}: {escape(c['reason'])}"
 
 
 def _stopped(shrink: dict[str, Any]) -> str:
@@ -170,6 +185,7 @@ def replay_table(r: Replay) -> Table:
         ("residual (50 digits)", f"{r.highprec_residual} ({_short(r.highprec_ratio)} x tolerance)"),
         ("assumptions hold", "yes" if r.assumptions_hold else "no"),
         ("established", r.established or "-"),
+        ("certified", _certification_text(r.certification)),
         ("reproduced", "yes: the variant fails on this instance" if r.reproduced else "no: it now passes here"),
     ]
     for k, v in rows:

@@ -450,3 +450,62 @@ def test_every_xp_function_of_the_catalogue_is_supported():
             if name in ("inf",) and isinstance(ops, B.ExactOps):
                 continue
             assert getattr(ops, name) is not None or name == "newaxis"
+
+
+# ---------------------------------------------------------------- the exact face of a run
+
+
+@needs_z3
+def test_a_run_decides_a_true_claim_at_the_sizes_it_covered(data):
+    """The user's ReLU odd-part claim, written out entry by entry at n = 1, 2, ...: valid for every
+    real x at every size the solver answered, listed in the trust rows."""
+    from conftest import SMALL
+
+    from verify.engine.runner import run_theorem
+    from verify.registry import load_file
+
+    rep = run_theorem(load_file(data / "true_theorem.py")[0], faces=("symbolic", "numeric", "exact"), budget=SMALL)
+    dec = rep.symbolic.claims[0].decided
+    assert dec.status == "decided" and {"n": 1} in dec.sizes
+    assert all(set(z) == {"n"} for z in dec.sizes)
+    rows = [r for r in rep.trust() if r["face"] == "exact"]
+    assert rows and rows[0]["class"] == "decided" and rows[0]["sizes"] == dec.sizes
+    assert rep.ok
+
+
+@needs_z3
+def test_a_run_refutes_a_false_claim_exactly():
+    """ReLU is not additive: the solver's model is a counterexample, re-checked exactly."""
+    from conftest import SMALL
+    from hypothesis import strategies as st
+
+    from verify import Claim, Derivation, Theorem
+    from verify.engine.runner import run_theorem
+
+    x, y, i = sp.IndexedBase("x", real=True), sp.IndexedBase("y", real=True), sp.Symbol("i", integer=True)
+    n = sp.Symbol("n", integer=True, positive=True)
+    thm = Theorem(
+        id="test.relu-additive", title="ReLU is additive (false)", source="test", statement="relu(x+y)=relu x+relu y",
+        expect="false", structure=st.fixed_dictionaries({"n": st.integers(1, 3)}),
+        sample=lambda rng, s: {"x": rng.reals(s.n), "y": rng.reals(s.n)},
+        property=lambda s, v: residual(xp.relu(v["x"] + v["y"]), xp.relu(v["x"]) + xp.relu(v["y"]),
+                                       xp.abs(v["x"]) + xp.abs(v["y"])),
+        tolerance=Tolerance(0.0, 1e-13, "one addition per side"),
+        derivation=Derivation(entries=(i, 0, n - 1),
+                              claim=Claim(sp.Max(x[i] + y[i], 0), "==", sp.Max(x[i], 0) + sp.Max(y[i], 0))))
+    rep = run_theorem(thm, faces=("symbolic", "numeric", "exact"), budget=SMALL)
+    dec = rep.symbolic.claims[0].decided
+    assert dec.status == "refuted" and dec.counterexample["size"] == {"n": 1}
+    model = {k: sp.Rational(v) for k, v in dec.counterexample["model"].items()}
+    xv, yv = model.get("x[0]", 0), model.get("y[0]", 0)
+    assert max(xv + yv, 0) != max(xv, 0) + max(yv, 0)  # the model really is a counterexample
+    assert rep.ok  # a stated non-theorem, refuted
+
+
+def test_without_the_solver_nothing_is_decided_and_it_says_so(monkeypatch, data):
+    from verify.engine.decided import decide_claim
+    from verify.registry import load_file
+
+    monkeypatch.setattr(D, "z3", None)
+    dec = decide_claim(load_file(data / "true_theorem.py")[0].derivations[0], [{"n": 1}])
+    assert dec.status == "skipped" and "pip install" in dec.note and not dec.sizes

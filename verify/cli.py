@@ -107,10 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Symbolic derivation, numeric search, mutants and assumption ablation.")
     p.add_argument("refs", nargs="*", metavar="ID|FILE", help=refs_help)
     p.add_argument("--no-ablate", action="store_true", help="skip assumption ablation")
+    p.add_argument("--no-exact", action="store_true",
+                   help="skip deciding the symbolic claims with the SMT solver (z3, the `exact` extra)")
 
     p = sub.add_parser("check", parents=[search_opts, out], help="symbolic and numeric faces of theorems",
                        description="Check the derivation and search for counterexamples to the claim.")
     p.add_argument("refs", nargs="+", metavar="ID|FILE", help="theorem ids, prefixes or .py files")
+    p.add_argument("--no-exact", action="store_true",
+                   help="skip deciding the symbolic claims with the SMT solver (z3, the `exact` extra)")
 
     p = sub.add_parser("mutants", parents=[search_opts, out], help="run the wrong variants; all must be refuted")
     p.add_argument("refs", nargs="+", metavar="ID|FILE", help="theorem ids, prefixes or .py files")
@@ -364,9 +368,9 @@ def _report(args: argparse.Namespace) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         faces: tuple[str, ...] = ("symbolic", "numeric", "mutants") + (() if args.no_ablate else ("ablate",))
-        return _run(args, faces)
+        return _run(args, faces + (() if args.no_exact else ("exact",)))
     if args.command == "check":
-        return _run(args, ("symbolic", "numeric"))
+        return _run(args, ("symbolic", "numeric") + (() if args.no_exact else ("exact",)))
     if args.command == "mutants":
         return _run(args, ("mutants",))
     if args.command == "ablate":

@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from verify.config import in_float64, numeric_settings
 from verify.engine.crosscheck import CrossCheck, crosscheck, narrowed
+from verify.engine.decided import Decided, decide_claim
 from verify.engine.evaluate import release_compiled
 from verify.engine.rates import failure_rate
 from verify.engine.search import BatchStore, Budget, SearchResult, search
@@ -32,7 +33,7 @@ from verify.records.certificate import library_versions
 from verify.spec import Theorem
 from verify.symbolic import Scope, SymbolicResult, check_derivation
 
-FACES = ("symbolic", "numeric", "mutants", "ablate")
+FACES = ("symbolic", "numeric", "mutants", "ablate", "exact")
 
 
 def _witness_scope(sym: SymbolicResult) -> Scope:
@@ -52,6 +53,8 @@ class ClaimResult:
 
     symbolic: SymbolicResult
     crosscheck: CrossCheck | None = None
+    #: the claim decided exactly at explicit sizes (z3), when it agrees with the property
+    decided: Decided | None = None
 
     @property
     def verdict(self) -> str:
@@ -72,6 +75,7 @@ class ClaimResult:
         d = self.symbolic.as_dict()
         d["established"] = self.verdict
         d["crosscheck"] = self.crosscheck.as_dict() if self.crosscheck is not None else None
+        d["decided"] = self.decided.as_dict() if self.decided is not None else None
         return d
 
 
@@ -96,7 +100,12 @@ class SymbolicFace:
         if not self.claims:
             return "-"
         def one(c: ClaimResult) -> str:
-            return f"{c.verdict} ({c.symbolic.scope})" if c.verdict in ("proved", "cross-checked") else c.verdict
+            text = f"{c.verdict} ({c.symbolic.scope})" if c.verdict in ("proved", "cross-checked") else c.verdict
+            if c.decided is not None and c.decided.status == "decided":
+                text += f", decided at {len(c.decided.sizes)} size{'s' if len(c.decided.sizes) != 1 else ''}"
+            elif c.decided is not None and c.decided.status == "refuted":
+                text += ", refuted exactly"
+            return text
         if len(self.claims) == 1:
             return one(self.claims[0])
         return "; ".join(f"{c.symbolic.component}: {one(c)}" for c in self.claims)
@@ -185,6 +194,11 @@ class TheoremReport:
                 out.append(f"symbolic ({name}): {v}" + (f": {c.gap}" if c.gap else ""))
             if not expect_true and v in ("proved", "cross-checked"):
                 out.append(f"symbolic ({name}): a stated non-theorem was proved")
+            dec = c.decided
+            if expect_true and dec is not None and dec.status == "refuted":
+                out.append(f"exact ({name}): the solver found the claim false at {dec.counterexample['size']}")
+            if not expect_true and dec is not None and dec.status == "decided":
+                out.append(f"exact ({name}): a stated non-theorem was decided valid at {dec.sizes}")
         if self.numeric is not None:
             v = self.numeric.verdict
             if expect_true and v != "confirmed":
@@ -225,6 +239,11 @@ class TheoremReport:
                 row |= {"crosscheck": cc.status, "compared_instances": cc.compared,
                         "compared_structures": len(cc.structures)}
             rows.append(row)
+            dec = c.decided
+            if dec is not None and dec.status in ("decided", "refuted"):
+                rows.append({"claim": sym.claim, "face": "exact", "component": sym.component,
+                             "class": dec.status, "sizes": dec.sizes, "solver": dec.solver,
+                             "counterexample": dec.counterexample, "note": dec.note})
         num = self.numeric
         if num is not None:
             klass = {"confirmed": "tested"}.get(num.verdict, num.verdict)
@@ -337,6 +356,8 @@ def run_theorem(
                 c.crosscheck = crosscheck(theorem, d, _witness_scope(c.symbolic), structures=structures,
                                           seed=derive_seed(seed, theorem.id, f"crosscheck:{k}"))
                 c.symbolic.scope = narrowed(c.symbolic.scope, d, c.crosscheck)
+                if "exact" in faces and c.crosscheck.status == "agrees":  # only then is it the statement tested
+                    c.decided = decide_claim(d, structures)
         if "mutants" in faces:
             for m in theorem.mutants:
                 res = do_search(f"mutant:{m.name}")

@@ -3,7 +3,7 @@
 Every output (the certificate, ``verify cite``, the terminal, the HTML report, the docs catalogue)
 describes a theorem with these rows and these words, so none of them can say more than another.
 A row is a plain dict (it is stored in the certificate under ``trust``): ``claim``, ``face``
-(``symbolic``, ``numeric``, ``assumption``), ``class`` (one of :data:`CLASSES`) and the evidence
+(``symbolic``, ``exact``, ``numeric``, ``assumption``), ``class`` (one of :data:`CLASSES`) and the evidence
 of that class (a scope and the rules used; instance counts and structures; a witness; a rate).
 """
 
@@ -69,6 +69,15 @@ def sentence(row: Mapping[str, Any]) -> str:
         if klass == "refuted":
             return f"Symbolic{comp}: the claim is refuted at an exact rational point {_witness(row)}."
         return f"Symbolic{comp}: {klass}" + (f" ({row['gap']})" if row.get("gap") else "") + "."
+    if row["face"] == "exact":
+        if klass == "decided":
+            sizes = ", ".join("{" + ", ".join(f"{k}={v}" for k, v in z.items()) + "}" if z else "{}"
+                              for z in row.get("sizes", []))
+            stop = f"; stopped: {row['note']}" if row.get("note") else ""
+            return (f"Exact{comp}: decided by {row.get('solver', 'the solver')} for every real value of the claim's "
+                    f"atoms at {len(row.get('sizes', []))} size(s) ({sizes}){stop}.")
+        w = row.get("counterexample") or {}
+        return f"Exact{comp}: refuted by {row.get('solver', 'the solver')} at {w.get('size')} (model {w.get('model')})."
     if row["face"] == "numeric" and klass == "measured":
         lo, hi = row.get("interval95") or (0.0, 1.0)
         rate = row.get("rate")

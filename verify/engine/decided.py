@@ -1,0 +1,147 @@
+"""Deciding a theorem's symbolic claim exactly at the sizes of its small scope (z3, optional).
+
+Between "proved for all sizes" and "tested on N instances" lies "decided for every real value at
+the listed sizes". For each claim of a theorem's derivations, this writes the claim out at each
+size of the structures the search covered (size symbols bound to structure fields as for the
+cross-check; finite sums, maxima over switches and vector entries expanded), and asks the SMT
+solver (:mod:`verify.exact.decide`) whether it holds for every real value of its atoms under the
+symbols' own assumptions, smallest size first. The claim is the statement the property tests
+only where the cross-check agrees; the runner decides only those claims.
+
+Each size gets ``PER_SIZE_S`` seconds and a claim ``PER_CLAIM_S`` in all; the first size the
+solver cannot answer (timeout, unknown) ends the claim, since larger sizes are harder. A claim
+outside the solver's fragment (a division, an exponential, a Float constant, a matrix symbol) is
+``unsupported`` and says which term. Without z3 (``pip install 'dlverify[exact]'``) nothing is
+decided and the result says so. Solver time limits are wall-clock, so on a slower machine fewer
+sizes may be decided; which ones were is recorded, never assumed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import sympy as sp
+
+from verify.symbolic import Derivation, Derivations, _unfold, size_symbols
+from verify.values import Structure
+
+#: seconds for one size, and for all sizes of one claim
+PER_SIZE_S = 2.0
+PER_CLAIM_S = 6.0
+
+
+@dataclass
+class Decided:
+    """What the solver established for one claim: ``sizes`` decided valid, the first
+    ``counterexample`` (size and exact model) if one was found, and why it stopped."""
+
+    status: str  # decided | refuted | undecided | unsupported | skipped
+    sizes: list[dict[str, int]] = field(default_factory=list)
+    counterexample: dict[str, Any] | None = None
+    solver: str = ""
+    seconds: float = 0.0
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "sizes": self.sizes, "counterexample": self.counterexample,
+                "solver": self.solver, "seconds": round(self.seconds, 3), "note": self.note}
+
+
+def _members(d: Derivation | Derivations) -> list[Derivation]:
+    return list(d.members) if isinstance(d, Derivations) else [d]
+
+
+def _sizes_of(member: Derivation, s: Mapping[str, Any]) -> dict[sp.Symbol, int] | None:
+    out = {}
+    for sym in size_symbols(member.claim, member.entries):
+        key = member.bind.get(sym.name, sym.name)
+        value = key(s) if callable(key) else s.get(key)
+        if not isinstance(value, (int, bool)) and not (hasattr(value, "__index__")):
+            return None
+        out[sym] = int(value)
+    if member.size is not None and any(s.get(k) != v for k, v in member.size.items()):
+        return None
+    return out
+
+
+def _relation(lhs: Any, rhs: Any, rel: str) -> Any:
+    op = {"==": sp.Eq, "<=": sp.Le, ">=": sp.Ge}[rel]
+    if isinstance(lhs, sp.MatrixBase) or isinstance(rhs, sp.MatrixBase):
+        a, b = sp.Matrix(lhs), sp.Matrix(rhs)
+        if a.shape != b.shape:
+            raise ValueError(f"the sides have shapes {a.shape} and {b.shape}")
+        return sp.And(*[op(x, y, evaluate=False) for x, y in zip(a, b)])
+    return op(sp.sympify(lhs), sp.sympify(rhs), evaluate=False)
+
+
+def explicit_claim(member: Derivation, sizes: Mapping[sp.Symbol, int]) -> Any:
+    """The claim written out at explicit sizes: one relation (a conjunction over entries)."""
+    sub = {k: sp.Integer(v) for k, v in sizes.items()}
+    points = [sub]
+    if member.entries is not None:
+        k, lo, hi = member.entries
+        lo_, hi_ = (sp.sympify(b).xreplace(sub) for b in (lo, hi))
+        if not (lo_.is_Integer and hi_.is_Integer):
+            raise ValueError("the entry range is not explicit at this size")
+        points = [sub | {k: sp.Integer(v)} for v in range(int(lo_), int(hi_) + 1)]
+    parts = []
+    for point in points:
+        problems: list[str] = []
+        c = member.claim
+        lhs = _unfold(c.lhs.xreplace(point) if hasattr(c.lhs, "xreplace") else c.lhs, problems)
+        rhs = _unfold(c.rhs.xreplace(point) if hasattr(c.rhs, "xreplace") else c.rhs, problems)
+        if problems:
+            raise ValueError("; ".join(problems))
+        parts.append(_relation(lhs, rhs, c.rel))
+    return sp.And(*parts) if len(parts) > 1 else parts[0]
+
+
+def decide_claim(derivation: Derivation | Derivations, structures: Iterable[Mapping[str, Any]]) -> Decided:
+    """Decide the derivation's claim at the sizes of ``structures`` (smallest first, each once)."""
+    from verify.exact import decide as exact
+
+    if exact.z3 is None:
+        return Decided("skipped", note=exact.MISSING_Z3)
+    t0 = time.perf_counter()
+    out = Decided("undecided", solver=exact.solver_version())
+    seen: set[tuple[int, tuple[tuple[str, int], ...]]] = set()
+    todo = []
+    for s in map(Structure, structures):
+        for i, member in enumerate(_members(derivation)):
+            sizes = _sizes_of(member, s)
+            if sizes is None:
+                continue
+            key = (i, tuple(sorted((k.name, v) for k, v in sizes.items())))
+            if key not in seen:
+                seen.add(key)
+                todo.append((sum(sizes.values()), key, member, sizes))
+    todo.sort(key=lambda t: (t[0], t[1]))
+    for _, (_, named), member, sizes in todo:
+        left = PER_CLAIM_S - (time.perf_counter() - t0)
+        if left <= 0.05:
+            out.note = out.note or f"the time for this claim ({PER_CLAIM_S:g} s) ran out"
+            break
+        try:
+            claim = explicit_claim(member, sizes)
+        except (ValueError, TypeError) as exc:
+            out.status, out.note = ("unsupported" if not out.sizes else out.status), f"not written out: {exc}"
+            break
+        d = exact.decide(claim, (), timeout_s=min(PER_SIZE_S, left))
+        size = dict(named)
+        if d.status == "valid" and not d.reason.startswith("vacuous"):
+            out.sizes.append(size)
+        elif d.status == "counterexample":
+            out.status = "refuted"
+            out.counterexample = {"size": size, "model": {k: str(v) for k, v in (d.model or {}).items()}}
+            break
+        else:
+            if d.status == "unsupported" and not out.sizes:
+                out.status = "unsupported"
+            out.note = f"at {size}: {d.status}" + (f" ({d.reason})" if d.reason else "")
+            break
+    if out.status not in ("refuted", "unsupported") and out.sizes:
+        out.status = "decided"
+    out.seconds = time.perf_counter() - t0
+    return out

@@ -2,7 +2,7 @@
 
 Roles, from the bottom up: the writing contract (``verify/*.py`` but the interfaces), shared
 models (``verify/models``), records (``verify/records``), then the engine (``verify/engine``) and
-rendering (``verify/render``) side by side, and the interfaces on top (cli, registry,
+rendering (``verify/render``) side by side, and the interfaces on top (cli, registry, index,
 pytest_plugin, testing, notebook). A module imports only from its own role and the roles below;
 rendering never imports the engine, records never import the registry. Imports under
 ``if TYPE_CHECKING:`` are annotations, not dependencies, and are not counted.
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-INTERFACES = {"cli", "registry", "pytest_plugin", "testing", "notebook", "__main__"}
+INTERFACES = {"cli", "registry", "index", "pytest_plugin", "testing", "notebook", "__main__"}
 LEVEL = {"contract": 0, "models": 1, "records": 2, "engine": 3, "render": 3, "interfaces": 4}
 
 

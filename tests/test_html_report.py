@@ -242,7 +242,8 @@ window.addEventListener("load", function () {
     var frame = svg.getBoundingClientRect();
     var els = svg.querySelectorAll("path.marker, text.marker-n, text.xtick, text.count, text.ytick, text.axis-label");
     var boxes = Array.prototype.map.call(els, function (e) {
-      var b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom, e.textContent || e.getAttribute("data-n")];
+      var b = e.getBoundingClientRect();
+      return [b.left, b.top, b.right, b.bottom, e.textContent || e.getAttribute("data-n")];
     });
     boxes.forEach(function (b, i) {
       if (b[0] < frame.left - 0.5 || b[2] > frame.right + 0.5 || b[1] < frame.top - 0.5 || b[3] > frame.bottom + 0.5) {

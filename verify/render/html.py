@@ -347,7 +347,8 @@ def _section(c: Mapping[str, Any], math_rendered: bool) -> str:
     body.append(_el("p", _esc(
         f"Expected {t['expect']}. Symbolic: {symbolic_cell(c.get('symbolic'))}. Numeric: {num.get('verdict', '-')} on "
         f"{num.get('instances_satisfying_assumptions', 0):,} instances meeting the assumptions; largest |r| "
-        f"{number(num.get('largest_residual', 0)):.2e}. Mutants refuted: {sum(m['refuted'] for m in muts)}/{len(muts)}. "
+        f"{number(num.get('largest_residual', 0)):.2e}. "
+        f"Mutants refuted: {sum(m['refuted'] for m in muts)}/{len(muts)}. "
         f"Tolerance: {t['tolerance']['reason']}. Source: {t['source']}.")))
     trust = c.get("trust", [])
     if trust:

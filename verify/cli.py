@@ -354,14 +354,17 @@ def _report(args: argparse.Namespace) -> int:
     from verify.errors import UsageError
     from verify.records.certificate import load_certificates
     from verify.records.io import prepare_file, write_atomic
-    from verify.render.html import render
+    from verify.render.html import KATEX_ENV, katex_dir, render
 
     prepare_file(args.output, "-o")
     certs = load_certificates(args.certificates)  # an unreadable certificate is an error naming it
     if not certs:
         raise UsageError(f"no certificates in {args.certificates}: run `verify run` first")
-    write_atomic(args.output, render(certs))
-    print(f"wrote {args.output} ({len(certs)} theorems)", file=_out())
+    katex = katex_dir()
+    write_atomic(args.output, render(certs, katex=katex))
+    math = (f"statements typeset by KaTeX from {katex}" if katex else
+            f"KaTeX not found (set {KATEX_ENV}): statements show their LaTeX source")
+    print(f"wrote {args.output} ({len(certs)} theorems; {math})", file=_out())
     return 0
 
 

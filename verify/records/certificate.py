@@ -28,15 +28,16 @@ DEFAULT_DIR = ".dlverify/certificates"
 _LIBRARIES = ("dlverify", "jax", "jaxlib", "numpy", "sympy", "hypothesis", "mpmath", "scipy")
 
 
-#: decades of |r| / tolerance bound in the residual histogram; "0" counts exact zeros
+#: decades of |r| / tolerance bound in the residual histogram; "zero" counts exact zeros
 HISTOGRAM_DECADES = range(-18, 3)
 
 
 def add_to_histogram(hist: dict[str, int], ratios: np.ndarray) -> None:
-    """Count ratios by decade: key "k" holds 10^k <= ratio < 10^(k+1) (clipped to the range)."""
+    """Count ratios by decade: key "k" holds 10^k <= ratio < 10^(k+1) (clipped to the range), key
+    "zero" the exact zeros (apart from decade "0", 1 <= ratio < 10)."""
     zero = ratios == 0
     if zero.any():
-        hist["0"] = hist.get("0", 0) + int(zero.sum())
+        hist["zero"] = hist.get("zero", 0) + int(zero.sum())
     lo, hi = HISTOGRAM_DECADES.start, HISTOGRAM_DECADES.stop - 1
     decades = np.clip(np.floor(np.log10(ratios[~zero])), lo, hi).astype(int)
     for k, n in zip(*np.unique(decades, return_counts=True)):

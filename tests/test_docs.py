@@ -73,3 +73,17 @@ def test_the_write_a_theorem_examples_run_and_prove_what_the_page_says():
     for name, scope in (("maxpool", "all sizes (K, P)"), ("transpose", "all sizes (n)"), ("relu_gap", "all sizes")):
         res = check_derivation(ns[name])
         assert res.verdict == "proved" and str(res.scope) == scope, (name, res.verdict, str(res.scope), res.gap)
+
+
+def test_the_readme_theorem_runs_and_is_proved_for_all_sizes():
+    """The README's example is the current writing API, and it means what it says."""
+    from verify.engine.search import Budget
+
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"## Writing a theorem.*?```python\n(.*?)```", readme, flags=re.S).group(1)
+    ns: dict = {}
+    exec(compile(block, "README.md", "exec"), ns)
+    report = run_theorem(ns["relu_odd_part"], faces=("symbolic", "numeric", "mutants"),
+                         budget=Budget(examples=4, batch=64))
+    assert report.ok, report.problems
+    assert report.symbolic.summary() == "proved (all sizes (n))"

@@ -34,6 +34,9 @@ from verify.spec import Theorem
 from verify.symbolic import Scope, SymbolicResult, check_derivation
 
 FACES = ("symbolic", "numeric", "mutants", "ablate", "exact")
+#: what :func:`run_theorem` runs unless told: every face but ``exact`` (the SMT solver, which the
+#: command line adds unless ``--no-exact``; it needs the symbolic face and the ``exact`` extra)
+DEFAULT_FACES = ("symbolic", "numeric", "mutants", "ablate")
 
 
 def _witness_scope(sym: SymbolicResult) -> Scope:
@@ -314,7 +317,7 @@ class TheoremReport:
 def run_theorem(
     theorem: Theorem,
     *,
-    faces: tuple[str, ...] = FACES,
+    faces: tuple[str, ...] = DEFAULT_FACES,
     budget: Budget = Budget(),
     seed: int = 0,
     out_dir: str | Path | None = None,

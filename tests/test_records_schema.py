@@ -188,6 +188,22 @@ def test_verify_check_json_on_stdout_validates(tmp_path, capfd):
         assert _errors("counterexample", _strict(p.read_text())) == []
 
 
+def test_a_guided_climb_witness_validates_and_replays(records, tmp_path):
+    """The guided climb's witness has no batch (key_seed and index -1): the schema and the reader
+    of `verify replay` both accept what the search writes."""
+    from verify.engine.replay import replay
+    from verify.registry import theorem_of
+
+    cx = counterexample.Counterexample.load(records["reports"][0].numeric.counterexample.path)
+    assert cx.theorem_id == "user.relu-additive" and cx.key_seed >= 0
+    cx.key_seed = cx.index = -1
+    path = cx.save(tmp_path)
+    assert _errors("counterexample", _strict(path.read_text())) == []
+    loaded = counterexample.Counterexample.load(path)
+    assert (loaded.key_seed, loaded.index) == (-1, -1)
+    assert replay(loaded, theorem_of(loaded)).reproduced
+
+
 # ------------------------------------------------------------------ the schemas can fail
 
 

@@ -40,7 +40,8 @@ def _strict(text: str):
 def records(tmp_path_factory):
     """Certificates, counterexample files and a run report from real runs: a false claim from a
     user's file; a true one from a file with a derivation and a mutant, given trivial regimes, a
-    failure rate and a budget with a guided climb; a catalogue theorem's ablation witness."""
+    failure rate and a budget with a guided climb; a catalogue theorem's ablation witness; a claim
+    only tested in a trivial regime (thin); a property that breaks (error, no derivation)."""
     from verify.config import float64
     from verify.registry import load_file, select
     from verify.render.terminal import run_json
@@ -52,16 +53,26 @@ def records(tmp_path_factory):
     true_thm = dataclasses.replace(
         true_thm, rates_on=[{"n": 2}], min_nontrivial=10,
         trivial=[Regime("all_positive", "every entry of x is positive", lambda s, x: (x["x"] > 0).all())])
+    thin = dataclasses.replace(true_thm, id="user.thin", derivation=None, mutants=[], rates_on=[], min_nontrivial=10,
+                               trivial=[Regime("every_instance", "any instance", lambda s, x: x["x"].size > 0)])
+
+    def broken_property(s, x):
+        raise ValueError("a broken property")
+
+    broken = dataclasses.replace(thin, id="user.broken", property=broken_property, trivial=[])
     (ablated,) = select(["patel2016.switch-relu.positive-z"])
     with float64():
         reports = [run_theorem(false_thm, faces=("numeric",), budget=TINY, out_dir=cxs),
                    run_theorem(true_thm, faces=FACES, budget=Budget(20, 32), out_dir=cxs),
-                   run_theorem(ablated, faces=("numeric", "ablate"), budget=TINY, out_dir=cxs)]
+                   run_theorem(ablated, faces=("numeric", "ablate"), budget=TINY, out_dir=cxs),
+                   run_theorem(thin, faces=("numeric",), budget=Budget(3, 32)),
+                   run_theorem(broken, faces=("symbolic", "numeric"), budget=Budget(3, 32))]
     paths = [certificate.write_certificate(r, certs) for r in reports]
     return {
         "reports": reports,
         "certificates": [_strict(p.read_text()) for p in paths],
         "counterexamples": {p.name: _strict(p.read_text()) for p in sorted(cxs.glob("*.json"))},
+        "counterexample_dir": cxs,
         "run": _strict(dumps(run_json(reports))),
     }
 
@@ -138,9 +149,10 @@ def test_vocabularies_are_the_writers():
 
 
 def test_real_records_cover_what_the_schemas_describe(records):
-    """The records below exercise the optional parts: an embedded counterexample of each variant,
-    a theorem file, failure rates, trivial regimes, a guided climb, a derivation with a cross-check."""
-    false_cert, true_cert, ablated_cert = records["certificates"]
+    """The records exercise the optional parts: an embedded counterexample of each variant, a
+    theorem file, failure rates, trivial regimes, a guided climb, a derivation with a cross-check,
+    the thin and error verdicts."""
+    false_cert, true_cert, ablated_cert, thin_cert, broken_cert = records["certificates"]
     assert false_cert["numeric"]["verdict"] == "refuted" and false_cert["numeric"]["counterexample"]["theorem_file"]
     assert true_cert["symbolic"]["claims"][0]["crosscheck"]["status"] == "agrees"
     assert true_cert["failure_rates"] and true_cert["numeric"]["guided"]["batches"] > 0
@@ -151,11 +163,15 @@ def test_real_records_cover_what_the_schemas_describe(records):
     variants = {cx["variant"].split(":")[0] for cx in records["counterexamples"].values()}
     assert variants == {"claim", "mutant", "ablate"}
     assert "module_relative" in false_cert["theorem"]
+    assert thin_cert["numeric"]["verdict"] == "thin" and thin_cert["trust"][0]["class"] == "thin"
+    assert broken_cert["numeric"]["verdict"] == "error" and broken_cert["numeric"]["coverage"] == {}
+    assert broken_cert["symbolic"] == {"verdict": "none", "summary": "-", "claims": []}
 
 
 def test_certificates_validate(records):
     for cert in records["certificates"]:
         assert _errors("certificate", cert) == [], cert["theorem"]["id"]
+        certificate.validate(cert, "certificate")  # and dlverify's own reader takes it
 
 
 def test_counterexample_files_validate(records):
@@ -163,6 +179,7 @@ def test_counterexample_files_validate(records):
     for name, cx in records["counterexamples"].items():
         assert "file" not in cx
         assert _errors("counterexample", cx) == [], name
+        counterexample.Counterexample.load(records["counterexample_dir"] / name)  # and `verify replay`'s reader
 
 
 def test_run_report_validates(records):

@@ -164,10 +164,10 @@ def list_table(rows: Sequence[dict[str, Any]]) -> Table:
 
 
 def run_json(reports: Sequence[TheoremReport]) -> dict[str, Any]:
-    return {
-        "ok": all(r.ok for r in reports),
-        "theorems": [r.certificate() for r in reports],
-    }
+    """The run report (:mod:`verify.records.run`) of these reports."""
+    from verify.records.run import run_report
+
+    return run_report(r.certificate() for r in reports)
 
 
 def replay_table(r: Replay) -> Table:

@@ -108,7 +108,9 @@ MIN_EXAMPLES = 10
 
 def mix(seed: int, *parts: Any) -> int:
     """A 32-bit batch seed from the search's seed and the parts that name the batch."""
-    h = hashlib.sha256(":".join(map(str, (seed, *parts))).encode()).digest()
+    # stable text: a structure holding a function names it without its memory address, so the
+    # seed is the same in every process
+    h = hashlib.sha256(":".join(stable_text(str(p)) for p in (seed, *parts)).encode()).digest()
     return int.from_bytes(h[:4], "little")
 
 
@@ -152,7 +154,7 @@ class BatchStore:
             return self._one_by_one(s, pools)
 
     def _one_by_one(self, s: Structure, pools: Any) -> dict[str, Any]:
-        rows, holds, trivial, errors = [], None, None, {}
+        rows, holds, trivial, errors, first = [], None, None, {}, None
         n = pools.shape[0]
         for name, prop in zip(self.names, self.props):
             try:
@@ -160,12 +162,13 @@ class BatchStore:
                                       self.theorem.tolerance)(s, pools)
             except Exception as exc:  # noqa: BLE001 - reported when this variant is searched
                 errors[name] = stable_text(f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+                first = first or exc
                 rows.append((np.full(n, np.inf), np.full(n, np.inf), np.zeros(n, bool), np.full(n, np.inf)))
                 continue
             holds, trivial = out["holds"], out["trivial"]
             rows.append((out["ratio"][0], out["absres"][0], out["finite"][0], out["score"][0]))
-        if holds is None:
-            raise TheoremError(f"every variant of {self.theorem.id} fails to evaluate: {next(iter(errors.values()))}")
+        if holds is None:  # every variant broke (the sampler or an assumption, or each property): as it broke
+            raise first
         return {"ratio": np.stack([r[0] for r in rows]), "absres": np.stack([r[1] for r in rows]),
                 "finite": np.stack([r[2] for r in rows]), "score": np.stack([r[3] for r in rows]), "holds": holds, "trivial": trivial, "errors": errors}
 
@@ -237,7 +240,7 @@ class SearchResult:
 
 
 def _skey(structure: Mapping[str, Any]) -> str:
-    return json.dumps(structure, sort_keys=True)
+    return stable_text(json.dumps(structure, sort_keys=True, default=repr))
 
 
 def _count_structure(rows: list[dict[str, Any]], s: Structure, drawn: int, meeting: int, nontrivial: int,

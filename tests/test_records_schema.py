@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import html
 import json
 import re
 import sys
@@ -324,7 +325,14 @@ def _type(s: dict) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text for a table cell: a pipe escaped (a backslash shows literally in a code span, so a code
+    span with a pipe is written as HTML with the pipe as an entity)."""
+    def code(m: re.Match) -> str:
+        span = m.group(1)
+        return f"<code>{html.escape(span).replace('|', '&#124;')}</code>" if "|" in span else m.group(0)
+
+    parts = re.split(r"(`[^`]*`)", text.replace("\n", " "))
+    return "".join(re.sub(r"`([^`]*)`", code, p) if p.startswith("`") else p.replace("|", "\\|") for p in parts)
 
 
 def _tables(name: str, s: dict, out: list[str], anchor: str) -> None:

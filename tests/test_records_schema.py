@@ -22,7 +22,7 @@ from verify.engine.search import Budget
 from verify.records import certificate, counterexample, run, trust
 from verify.records.io import dumps
 from verify.records.schema import KINDS, schema, validator
-from verify.spec import ID_PATTERN, NAME_PATTERN, Regime
+from verify.spec import ID_PATTERN, MAX_ID_LENGTH, MAX_NAME_LENGTH, NAME_PATTERN, Regime
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
@@ -142,6 +142,10 @@ def test_vocabularies_are_the_writers():
     assert cx["$defs"]["array"]["properties"]["shape"]["maxItems"] == counterexample.MAX_DIMS
     assert cx["$defs"]["theorem_id"]["pattern"] == ID_PATTERN.pattern
     assert cx["$defs"]["assumption_name"]["pattern"] == NAME_PATTERN.pattern
+    assert cx["$defs"]["assumption_name"]["maxLength"] == MAX_NAME_LENGTH
+    assert cx["$defs"]["theorem_id"]["maxLength"] == MAX_ID_LENGTH
+    counts = d["counts_by_name"]["propertyNames"]["pattern"]
+    assert counts == NAME_PATTERN.pattern  # assumptions and trivial regimes
     assert cx["properties"]["variant"]["pattern"] == counterexample._VARIANT.pattern
     assert d["search"]["properties"]["variant"]["pattern"] == counterexample._VARIANT.pattern
 

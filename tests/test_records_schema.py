@@ -2,13 +2,15 @@
 the schemas name the writers' formats and vocabularies, and docs/records.md shows every field.
 
 The field tables of docs/records.md are generated from the schemas by this module: after changing
-a schema, run ``python tests/test_records_schema.py`` and paste its output between the markers.
+a schema, run ``python tests/test_records_schema.py`` and put its output in place of the part of
+docs/records.md from its first marker to its last.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import html
 import json
 import re
 import sys
@@ -16,12 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from verify.engine.runner import FACES, run_theorem
-from verify.engine.search import Budget
-from verify.records import certificate, counterexample, run, trust
-from verify.records.io import dumps
-from verify.records.schema import KINDS, schema, validator
-from verify.spec import ID_PATTERN, NAME_PATTERN, Regime
+pytest.importorskip("jsonschema", reason="validating records needs jsonschema>=4.18 (the test extra)")
+
+from verify.engine.runner import FACES, run_theorem  # noqa: E402
+from verify.engine.search import Budget  # noqa: E402
+from verify.records import certificate, counterexample, run, trust  # noqa: E402
+from verify.records.io import dumps  # noqa: E402
+from verify.records.schema import KINDS, schema, validator  # noqa: E402
+from verify.spec import ID_PATTERN, MAX_ID_LENGTH, MAX_NAME_LENGTH, NAME_PATTERN, Regime  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
@@ -141,6 +145,10 @@ def test_vocabularies_are_the_writers():
     assert cx["$defs"]["array"]["properties"]["shape"]["maxItems"] == counterexample.MAX_DIMS
     assert cx["$defs"]["theorem_id"]["pattern"] == ID_PATTERN.pattern
     assert cx["$defs"]["assumption_name"]["pattern"] == NAME_PATTERN.pattern
+    assert cx["$defs"]["assumption_name"]["maxLength"] == MAX_NAME_LENGTH
+    assert cx["$defs"]["theorem_id"]["maxLength"] == MAX_ID_LENGTH
+    counts = d["counts_by_name"]["propertyNames"]["pattern"]
+    assert counts == NAME_PATTERN.pattern  # assumptions and trivial regimes
     assert cx["properties"]["variant"]["pattern"] == counterexample._VARIANT.pattern
     assert d["search"]["properties"]["variant"]["pattern"] == counterexample._VARIANT.pattern
 
@@ -324,7 +332,14 @@ def _type(s: dict) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text for a table cell: a pipe escaped (a backslash shows literally in a code span, so a code
+    span with a pipe is written as HTML with the pipe as an entity)."""
+    def code(m: re.Match) -> str:
+        span = m.group(1)
+        return f"<code>{html.escape(span).replace('|', '&#124;')}</code>" if "|" in span else m.group(0)
+
+    parts = re.split(r"(`[^`]*`)", text.replace("\n", " "))
+    return "".join(re.sub(r"`([^`]*)`", code, p) if p.startswith("`") else p.replace("|", "\\|") for p in parts)
 
 
 def _tables(name: str, s: dict, out: list[str], anchor: str) -> None:

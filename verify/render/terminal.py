@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from verify.records.run import run_report
+
 
 if TYPE_CHECKING:  # rendering reads what the engine produced; it never runs it
     from verify.records.counterexample import Replay
@@ -165,8 +167,6 @@ def list_table(rows: Sequence[dict[str, Any]]) -> Table:
 
 def run_json(reports: Sequence[TheoremReport]) -> dict[str, Any]:
     """The run report (:mod:`verify.records.run`) of these reports."""
-    from verify.records.run import run_report
-
     return run_report(r.certificate() for r in reports)
 
 

@@ -454,3 +454,36 @@ def test_a_guided_witness_record_loads_and_replays(tmp_path):
     assert cx.key_seed == -1
     back = Counterexample.load(cx.save(tmp_path))
     assert replay(back, thm).reproduced
+
+
+def test_a_witness_is_shrunk_to_a_value_a_reader_would_write():
+    """x <= 1e-4 is false for x in (1e-4, 1e-3]: the witness is shrunk to a value of one significant
+    digit (0.0002, ..., 0.001), not left at the float the sampler drew."""
+    from hypothesis import strategies as st
+
+    from verify import Assumption, Theorem, at_most
+    from verify.engine.search import Budget
+
+    thm = Theorem(id="test.small", title="x <= 1e-4 (false)", source="test", statement="x <= 1e-4", expect="false",
+                  structure=st.fixed_dictionaries({"n": st.just(1)}),
+                  sample=lambda rng, s: {"x": rng.uniform(s.n) * 1e-3},
+                  assumptions=[Assumption("small", "0 < x <= 1e-3", lambda s, x: (x["x"][0] > 0) & (x["x"][0] <= 1e-3))],
+                  property=lambda s, x: at_most(x["x"][0], 1e-4, 1e-4),
+                  tolerance=Tolerance(0.0, 1e-12, "one comparison"))
+    for seed in range(3):
+        (x,) = search(thm, budget=Budget(examples=3, batch=64), seed=seed).counterexample.instance["x"].tolist()
+        assert 1e-4 < x <= 1e-3 and float(f"{x:.1g}") == x, x
+
+
+def test_an_assumption_that_is_not_one_boolean_is_named():
+    from hypothesis import strategies as st
+
+    from verify import Assumption, Theorem, at_most
+    from verify.engine.search import Budget
+
+    thm = Theorem(id="test.vector-assumption", title="t", source="test", statement="x <= 1", expect="false",
+                  structure=st.fixed_dictionaries({"n": st.just(2)}), sample=lambda rng, s: {"x": rng.uniform(s.n)},
+                  assumptions=[Assumption("positive", "x > 0", lambda s, x: x["x"] > 0)],
+                  property=lambda s, x: at_most(x["x"][0], 1.0, 1.0), tolerance=Tolerance(0.0, 1e-12, "a comparison"))
+    res = search(thm, budget=Budget(examples=2, batch=16), seed=0)
+    assert res.verdict == "error" and "positive: holds(s, x) must give one boolean per instance" in res.note

@@ -135,8 +135,16 @@ def _summary_one(prop: Any, tol: Tolerance, s: Structure, x: Any) -> dict[str, A
 
 
 def _masks(predicates: Sequence[Any], s: Structure, x: Any) -> Any:
-    return (xp.stack([xp.asarray(a.holds(s, x), dtype=bool) for a in predicates]) if predicates
-            else xp.zeros((0,), dtype=bool))
+    if not predicates:
+        return xp.zeros((0,), dtype=bool)
+    values = []
+    for a in predicates:
+        v = xp.asarray(a.holds(s, x), dtype=bool)
+        if v.shape != ():
+            raise TheoremError(f"{a.name}: holds(s, x) must give one boolean per instance, got shape {tuple(v.shape)} "
+                               "(combine entries with xp.all or xp.any)")
+        values.append(v)
+    return xp.stack(values)
 
 
 @functools.lru_cache(maxsize=64)

@@ -1,8 +1,9 @@
 """Shrinking one failing instance value by value, then judging it in float64 and at 50 digits.
 
 Hypothesis has already shrunk the structure and the batch seed; here each float entry of the
-failing instance is replaced, simplest first, from a ladder of simpler values (0, +-1, the rounded
-value, fewer decimals, the value itself), keeping only replacements under which the instance still
+failing instance is replaced, simplest first, from a ladder of simpler values (0, +-1, +-2, the
+rounded value, one to three significant digits, the nearest power of two, fewer decimals, the
+value itself), keeping only replacements under which the instance still
 fails the same way.
 """
 
@@ -27,8 +28,13 @@ def _ladder(v: float) -> list[float]:
     if not math.isfinite(v):
         return [v]
     out: list[float] = []
-    for c in (0.0, math.copysign(1.0, v), float(round(v)), round(v, 1), round(v, 3), v):
-        if c not in out:
+    sign = math.copysign(1.0, v)
+    # simplest first, as a reader judges: 0, small integers, the rounded value, one to three
+    # significant digits, the nearest power of two, then fewer decimals
+    power = sign * 2.0 ** round(math.log2(abs(v))) if v else 0.0
+    digits = [float(f"{v:.{n}g}") for n in (1, 2, 3)]
+    for c in (0.0, sign, 2.0 * sign, float(round(v)), *digits, power, round(v, 1), round(v, 3), v):
+        if c not in out and math.isfinite(c):
             out.append(c)
     out.remove(v)
     return out + [v]

@@ -147,6 +147,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--certificates", metavar="DIR", default=".dlverify/certificates",
                    help="certificates of the last run (default .dlverify/certificates)")
 
+    p = sub.add_parser("hunt", help="a long counterexample hunt for one variant, on local processes or Ray",
+                       description="Spend a large budget on one variant (the claim, mutant:NAME or ablate:NAME), "
+                                   "cut into tasks over the theorem's small scope; resumable with --state. "
+                                   "Exit 0 when the variant came out as expected (a theorem's claim survived, "
+                                   "a stated non-theorem, a mutant or an ablated claim was refuted).")
+    p.add_argument("ref", metavar="ID|FILE", help="a theorem id or a .py file defining one theorem")
+    p.add_argument("--variant", default="claim", help="claim (default), mutant:NAME or ablate:NAME")
+    p.add_argument("--budget", type=_positive("budget", 10**13), default=10**6, help="instances (default 1,000,000)")
+    p.add_argument("--batch", type=_positive("batch", 1_000_000), default=4096, help="instances per batch (4096)")
+    p.add_argument("--task-batches", type=_positive("task-batches", 100_000), default=16,
+                   help="batches per task (16): the unit of work, of progress and of resuming")
+    p.add_argument("--seed", type=_seed, default=0, help="the hunt's seed (default 0): it fixes every task")
+    w = p.add_mutually_exclusive_group()
+    w.add_argument("--workers", type=_positive("workers", 1024), default=1, help="local worker processes (1)")
+    w.add_argument("--ray", metavar="ADDRESS", help="a Ray cluster: auto, local, or ray://HOST:PORT (the ray extra)")
+    p.add_argument("--state", metavar="DIR", help="record finished tasks here; a hunt started again resumes")
+    p.add_argument("--out", default=".dlverify/counterexamples", metavar="DIR", help="counterexample files")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--json", action="store_true", help="JSON on stdout")
+
     p = sub.add_parser("replay", help="re-evaluate a stored counterexample file")
     p.add_argument("file", metavar="FILE", help="a counterexample .json written by a search")
     p.add_argument("--theorem", metavar="FILE.py",
@@ -294,6 +314,53 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hunt(args: argparse.Namespace) -> int:
+    from verify.engine.hunt import hunt, reference
+    from verify.errors import UsageError
+    from verify.records.io import prepare_directory
+    from verify.registry import resolve
+
+    thm = resolve(args.ref)
+    kind, _, name = args.variant.partition(":")
+    if kind == "mutant":
+        thm.mutant(name)
+    elif kind == "ablate":
+        thm.assumption(name)
+    elif args.variant != "claim":
+        raise UsageError(f"unknown variant {args.variant!r}: give claim, mutant:NAME or ablate:NAME")
+    prepare_directory(args.out, "--out")
+    if args.state:
+        prepare_directory(args.state, "--state")
+
+    def progress(p: dict) -> None:
+        if not args.quiet:
+            print(f"hunt {thm.id} {args.variant}: {p['tasks_done']}/{p['tasks']} tasks, {p['instances']:,} instances, "
+                  f"{p['per_second']:,.0f}/s, ETA {p['eta_s']:.0f} s", file=sys.stderr, flush=True)
+
+    try:
+        res = hunt(thm, reference(thm), variant=args.variant, instances=args.budget, batch=min(args.batch, args.budget),
+                   task_batches=args.task_batches, seed=args.seed, workers=args.workers, ray=args.ray,
+                   state=args.state, progress=progress)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if res.counterexample is not None:
+        res.counterexample.save(args.out)
+    if args.json:
+        _json(res.as_dict())
+    else:
+        out = _out()
+        print(f"{thm.id} {args.variant}: {res.verdict} on {res.instances:,} instances "
+              f"({res.satisfied:,} meeting the assumptions) in {res.tasks_done}/{res.tasks} tasks"
+              + (f", {res.resumed} resumed" if res.resumed else "") + f", {res.seconds:.1f} s", file=out)
+        if res.counterexample is not None:
+            print(f"  witness at {res.counterexample.structure}, found by {res.counterexample.shrink['found_by']}; "
+                  f"{res.counterexample.established}\n  replay: {res.counterexample.replay_command()}", file=out)
+        if res.note:
+            print(f"  {res.note}", file=out)
+    wanted_false = args.variant != "claim" or thm.expect == "false"
+    return 0 if (res.verdict == "refuted") == wanted_false and res.verdict != "error" else 1
+
+
 def _replay(args: argparse.Namespace) -> int:
     from verify.engine.replay import replay
     from verify.records.counterexample import Counterexample
@@ -378,6 +445,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run(args, ("mutants",))
     if args.command == "ablate":
         return _run(args, ("ablate",))
+    if args.command == "hunt":
+        return _hunt(args)
     if args.command == "list":
         return _list(args)
     if args.command == "replay":
@@ -392,7 +461,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 #: the commands that evaluate theorems (and so need JAX)
-_EVALUATING = {"run", "check", "mutants", "ablate", "replay"}
+_EVALUATING = {"run", "check", "mutants", "ablate", "replay", "hunt"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -113,3 +113,23 @@ def test_bad_plugin_options_are_usage_errors(pytester):
         assert result.ret == 4  # pytest's usage error, not a traceback and not a silent default
         assert "expected a positive whole number" in result.stderr.str()
         assert "Traceback" not in result.stderr.str()
+
+
+def test_hypothesis_seed_is_honoured(pytester, data):
+    """``--hypothesis-seed`` seeds dlverify's searches when ``--dlverify-seed`` is not given: the
+    counterexample record carries the search seed derived from it."""
+    import json
+    import re
+
+    from verify.engine.runner import derive_seed
+
+    pytester.makepyfile(test_declared=(data / "false_theorem.py").read_text())
+
+    def recorded_seed(*args):
+        result = pytester.runpytest_subprocess("--dlverify-examples", "3", "-p", "no:cacheprovider", *args)
+        record = re.search(r"verify replay (\S+\.json)", result.stdout.str()).group(1)
+        return json.loads(open(record).read())["seed"]
+
+    for seed in (1, 2):
+        assert recorded_seed("--hypothesis-seed", str(seed)) == derive_seed(seed, "user.relu-additive")
+    assert recorded_seed("--hypothesis-seed", "2", "--dlverify-seed", "7") == derive_seed(7, "user.relu-additive")

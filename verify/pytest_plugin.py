@@ -23,7 +23,8 @@ import pytest
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("dlverify")
-    group.addoption("--dlverify-seed", type=int, default=0, help="master seed for dlverify searches")
+    group.addoption("--dlverify-seed", type=int, default=None,
+                    help="master seed for dlverify searches (default: --hypothesis-seed if given, else 0)")
     group.addoption("--dlverify-examples", type=_positive, default=None,
                     help="batches per dlverify search (default: sized to each theorem's small scope)")
     group.addoption("--dlverify-batch", type=_positive, default=None,
@@ -115,10 +116,27 @@ class DLVerify:
                               out_dir=self.out_dir)
 
 
+def _seed(config: pytest.Config) -> int:
+    """``--dlverify-seed``, else Hypothesis's ``--hypothesis-seed`` (an integer, or any text, hashed
+    as Hypothesis does not: to a 32-bit number), else 0."""
+    seed = config.getoption("--dlverify-seed")
+    if seed is not None:
+        return seed
+    text = getattr(config.option, "hypothesis_seed", None)
+    if text is None:
+        return 0
+    try:
+        return int(text) % 2**32
+    except ValueError:
+        import hashlib
+
+        return int.from_bytes(hashlib.sha256(str(text).encode()).digest()[:4], "little")
+
+
 def _settings(config: pytest.Config) -> DLVerify:
     out = config.getoption("--dlverify-out") or Path(config.rootpath) / ".dlverify" / "counterexamples"
     return DLVerify(
-        seed=config.getoption("--dlverify-seed"),
+        seed=_seed(config),
         examples=config.getoption("--dlverify-examples"),
         batch=config.getoption("--dlverify-batch"),
         out_dir=Path(out),

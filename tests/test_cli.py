@@ -129,3 +129,26 @@ def test_help_explains_every_command():
     assert proc.returncode == 0
     for command in ("run", "check", "mutants", "ablate", "list", "replay", "cite", "graph"):
         assert command in proc.stdout
+
+
+def test_worker_processes_do_not_change_the_results(tmp_path, data):
+    """``--jobs 2`` runs theorems in two spawned workers; each run depends only on the seed, so the
+    certificates equal those of one process (apart from timings and dates)."""
+
+    def certs(jobs):
+        out = tmp_path / f"jobs{jobs}"
+        proc = verify("run", str(data / "true_theorem.py"), str(data / "false_theorem.py"), *SMALL, "--no-ablate",
+                      "--jobs", str(jobs), "--certificates", str(out), "--out", str(out / "cx"))
+        assert proc.returncode == 1, proc.stderr  # the false theorem fails, in both
+        return {p.name: _timeless(json.loads(p.read_text())) for p in sorted(out.glob("*.json"))}
+
+    one, two = certs(1), certs(2)
+    assert one == two and len(one) == 2
+
+
+def _timeless(value):
+    if isinstance(value, dict):
+        return {k: _timeless(v) for k, v in value.items() if k not in ("created", "seconds", "file")}
+    if isinstance(value, list):
+        return [_timeless(v) for v in value]
+    return value

@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instances per batch, checked in one jit(vmap) call (default 512)")
     g.add_argument("--budget", type=_positive("budget", 10**9), default=None,
                    help="total instances per search; sets --examples from --batch")
+    g.add_argument("--jobs", type=_positive("jobs", 1024), default=None,
+                   help="theorems checked at once, in worker processes (default: one per CPU core; 1 for one "
+                        "theorem); the results do not depend on it")
     out = _Parser(add_help=False)
     o = out.add_argument_group("output")
     o.add_argument("--json", action="store_true", help="print a JSON report on stdout instead of tables")
@@ -248,7 +251,6 @@ def _run(args: argparse.Namespace, faces: tuple[str, ...]) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from verify.engine.runner import run_theorem
     from verify.records.certificate import write_certificate
     from verify.records.io import prepare_directory
     from verify.registry import select
@@ -264,7 +266,7 @@ def _run(args: argparse.Namespace, faces: tuple[str, ...]) -> int:
     prepare_directory(args.out, "--out")  # before any work: a location that cannot be written is refused now
     prepare_directory(args.certificates, "--certificates")
     console = make_console(stderr=args.json, file=None if args.json else _out())
-    reports = []
+    certs: list[dict[str, Any]] = []
     quiet = args.quiet or not Console(stderr=True).is_terminal
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[instances]:,} instances"), TimeElapsedColumn(),
@@ -276,25 +278,64 @@ def _run(args: argparse.Namespace, faces: tuple[str, ...]) -> int:
             counted[0] += n
             progress.update(task, description=f"{tid} {label}", instances=counted[0])
 
-        for thm in theorems:
+        jobs = min(args.jobs or (os.cpu_count() or 1), len(theorems)) if len(theorems) > 1 else 1
+        for cert in _certificates(theorems, args, faces, budget, jobs, tick):
+            certs.append(cert)
+            write_certificate(cert, args.certificates)
+            progress.advance(task)
             if quiet and not args.json and not args.quiet:
-                print(f"checking {thm.id} ...", file=sys.stderr, flush=True)
+                print(f"checked {cert['theorem']['id']}: {'ok' if cert['ok'] else 'FAILED'}", file=sys.stderr,
+                      flush=True)
+    if args.json:
+        _json(run_json(certs))
+    else:
+        console.print(run_table(certs))
+        print_details(console, certs)
+        bad = [c for c in certs if not c["ok"]]
+        summary = f"{len(certs)} theorems: {len(certs) - len(bad)} ok, {len(bad)} failed"
+        console.print(f"[{'red' if bad else 'green'}]{summary}[/]")
+    return 0 if all(c["ok"] for c in certs) else 1
+
+
+def _check_one(ref: str, faces: tuple[str, ...], budget: Any, seed: int, out: str,
+               assumptions: list[str] | None) -> dict[str, Any]:
+    """One theorem's certificate (in a worker process: ``ref`` is an id or ``ID@FILE``)."""
+    from verify.engine.runner import run_theorem
+    from verify.registry import resolve
+
+    theorem_id, _, where = ref.partition("@")
+    thm = resolve(where, theorem_id) if where else resolve(theorem_id)
+    rep = run_theorem(thm, faces=faces, budget=budget, seed=seed, out_dir=out)
+    if assumptions:
+        rep.ablations = [a for a in rep.ablations if a.assumption in assumptions]
+    return rep.certificate()
+
+
+def _certificates(theorems: list[Any], args: argparse.Namespace, faces: tuple[str, ...], budget: Any, jobs: int,
+                  tick: Any) -> Iterator[dict[str, Any]]:
+    """The theorems' certificates in the order given: run here, or by ``jobs`` worker processes
+    (each theorem's run depends only on the seed, so the results are the same either way)."""
+    from verify.engine.hunt import reference
+    from verify.engine.runner import run_theorem
+
+    assumptions = getattr(args, "assumption", None)
+    if jobs <= 1:
+        for thm in theorems:
             rep = run_theorem(thm, faces=faces, budget=budget, seed=args.seed, out_dir=args.out,
                               progress=lambda label, n, tid=thm.id: tick(label, n, tid))
-            if getattr(args, "assumption", None):
-                rep.ablations = [a for a in rep.ablations if a.assumption in args.assumption]
-            reports.append(rep)
-            write_certificate(rep.certificate(), args.certificates)
-            progress.advance(task)
-    if args.json:
-        _json(run_json(reports))
-    else:
-        console.print(run_table(reports))
-        print_details(console, reports)
-        bad = [r for r in reports if not r.ok]
-        summary = f"{len(reports)} theorems: {len(reports) - len(bad)} ok, {len(bad)} failed"
-        console.print(f"[{'red' if bad else 'green'}]{summary}[/]")
-    return 0 if all(r.ok for r in reports) else 1
+            if assumptions:
+                rep.ablations = [a for a in rep.ablations if a.assumption in assumptions]
+            yield rep.certificate()
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(_check_one, reference(t), faces, budget, args.seed, args.out, assumptions)
+                   for t in theorems]
+        for t, f in zip(theorems, futures):
+            tick("done", 0, t.id)
+            yield f.result()
 
 
 def _list(args: argparse.Namespace) -> int:

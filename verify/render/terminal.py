@@ -1,4 +1,9 @@
-"""Rendering run results for a terminal (rich tables) and as JSON."""
+"""Rendering run results for a terminal (rich tables) and as JSON, from the records.
+
+Like the HTML report, ``verify cite`` and the graph, the terminal reads certificates (the dicts
+:meth:`TheoremReport.certificate` makes and :mod:`verify.records.certificate` writes), never the
+engine's objects: one record, one vocabulary, whether the run happened in this process or in a
+worker."""
 
 from __future__ import annotations
 
@@ -8,13 +13,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from verify.records.io import number
 from verify.records.run import run_report
-
 
 if TYPE_CHECKING:  # rendering reads what the engine produced; it never runs it
     from verify.records.counterexample import Replay
-    from verify.engine.runner import TheoremReport
-    from verify.engine.search import SearchResult
 
 _STYLE = {
     "proved": "green", "confirmed": "green", "refuted": "red", "vacuous": "yellow", "error": "red",
@@ -35,95 +38,103 @@ def _v(verdict: str) -> str:
     return f"[{style}]{verdict}[/]" if style else verdict
 
 
-def numeric_cell(r: SearchResult | None, expect: str) -> str:
-    if r is None:
+def numeric_cell(r: dict[str, Any] | None, expect: str) -> str:
+    """A certificate's numeric search (``SearchResult.as_dict()``) in one cell."""
+    if not r:
         return "-"
-    if r.verdict == "confirmed":
-        return (f"{_v('confirmed')} {r.satisfied}/{r.drawn}{_nontrivial(r)}, max|r| {r.max_residual:.1e} "
-                f"({r.max_ratio:.0e} of tol){_coverage(r)}")
-    if r.verdict == "refuted":
-        cx = r.counterexample
+    if r["verdict"] == "confirmed":
+        return (f"{_v('confirmed')} {r['instances_satisfying_assumptions']}/{r['instances_drawn']}{_nontrivial(r)}, "
+                f"max|r| {number(r['largest_residual']):.1e} ({number(r['largest_residual_over_tolerance']):.0e} of tol)"
+                f"{_coverage(r)}")
+    if r["verdict"] == "refuted":
+        cx = r.get("counterexample")
         style = "green" if expect == "false" else "red"
-        return f"[{style}]refuted[/] at {_compact(cx.structure)}, |r| {cx.residual:.3g}" if cx else _v("refuted")
-    return f"{_v(r.verdict)}" + (f": {escape(r.note)}" if r.note else "")
+        return (f"[{style}]refuted[/] at {_compact(cx['structure'])}, |r| {number(cx['residual_float64']):.3g}"
+                if cx else _v("refuted"))
+    return f"{_v(r['verdict'])}" + (f": {escape(r['note'])}" if r.get("note") else "")
 
 
-def _nontrivial(r: SearchResult) -> str:
-    return f" ({r.nontrivial} non-trivial)" if r.per_regime else ""
+def _nontrivial(r: dict[str, Any]) -> str:
+    return f" ({r['instances_nontrivial']} non-trivial)" if r.get("instances_in_each_trivial_regime") else ""
 
 
-def _coverage(r: SearchResult) -> str:
+def _coverage(r: dict[str, Any]) -> str:
     """How many structures were searched, and how much of the small scope they covered."""
-    cov = r.coverage
+    cov = r.get("coverage")
     if not cov:
         return ""
     scope = ("all of the small scope" if cov["covered"] == cov["structures"]
              else f"{cov['covered']} of {cov['structures']} in the small scope")
-    return f"; {len(r.structures)} structures, {scope}"
+    return f"; {len(r.get('structures', []))} structures, {scope}"
 
 
 def _compact(structure: dict[str, Any]) -> str:
     return escape(", ".join(f"{k}={v}" for k, v in structure.items()))
 
 
-def run_table(reports: Sequence[TheoremReport]) -> Table:
+def run_table(certs: Sequence[dict[str, Any]]) -> Table:
+    """One row per theorem, from its certificate (the record is the one thing every output reads)."""
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     table.add_column("theorem", no_wrap=True)
     for col in ( "expect", "symbolic", "numeric (instances meeting assumptions / drawn)", "mutants",
                 "assumptions", "status"):
         table.add_column(col, overflow="fold")
-    for rep in reports:
-        sym = "-" if rep.symbolic is None or rep.symbolic.verdict == "none" else _v(rep.symbolic.summary())
+    for c in certs:
+        t = c["theorem"]
+        sym = c.get("symbolic")
+        sym = "-" if not sym or sym["verdict"] == "none" else _v(sym["summary"])
         muts = "-"
-        if rep.mutants:
-            k = sum(m.refuted for m in rep.mutants)
-            muts = f"[{'green' if k == len(rep.mutants) else 'red'}]{k}/{len(rep.mutants)} refuted[/]"
-        abl = ", ".join(f"{a.assumption}: {_v(a.verdict)}" for a in rep.ablations) or "-"
-        status = "[green]ok[/]" if rep.ok else "[red]FAIL[/]"
-        table.add_row(rep.theorem.id, rep.theorem.expect, sym, numeric_cell(rep.numeric, rep.theorem.expect), muts,
-                      abl, status)
+        if c["mutants"]:
+            k = sum(m["refuted"] for m in c["mutants"])
+            muts = f"[{'green' if k == len(c['mutants']) else 'red'}]{k}/{len(c['mutants'])} refuted[/]"
+        abl = ", ".join(f"{a['assumption']}: {_v(a['verdict'])}" for a in c["ablations"]) or "-"
+        status = "[green]ok[/]" if c["ok"] else "[red]FAIL[/]"
+        table.add_row(t["id"], t["expect"], sym, numeric_cell(c.get("numeric"), t["expect"]), muts, abl, status)
     return table
 
 
-def print_details(console: Console, reports: Sequence[TheoremReport]) -> None:
+def print_details(console: Console, certs: Sequence[dict[str, Any]]) -> None:
     """What failed, and every counterexample file a user may want to replay."""
-    for rep in reports:
-        lines: list[str] = [f"  problem: {escape(p)}" for p in rep.problems]
-        if rep.numeric and rep.numeric.counterexample:
-            lines.append(_cx_line("claim", rep.numeric))
-        for m in rep.mutants:
-            if m.numeric.counterexample and not m.refuted:
-                lines.append(_cx_line(f"mutant {m.name}", m.numeric))
-        for a in rep.ablations:
-            if a.search.counterexample:
-                lines.append(_cx_line(f"without {a.assumption}", a.search))
-            elif a.verdict == "not-shown-necessary":
-                lines.append(f"  without {a.assumption}: no counterexample in {a.search.drawn} instances "
-                             f"({a.search.dropped_violated} violated it)")
-        for r in rep.rates:
+    for c in certs:
+        lines: list[str] = [f"  problem: {escape(p)}" for p in c["problems"]]
+        num = c.get("numeric") or {}
+        if num.get("counterexample"):
+            lines.append(_cx_line("claim", num["counterexample"]))
+        for m in c["mutants"]:
+            cx = (m.get("numeric") or {}).get("counterexample")
+            if cx and not m["refuted"]:
+                lines.append(_cx_line(f"mutant {m['name']}", cx))
+        for a in c["ablations"]:
+            search = a["search"]
+            if search.get("counterexample"):
+                lines.append(_cx_line(f"without {a['assumption']}", search["counterexample"]))
+            elif a["verdict"] == "not-shown-necessary":
+                lines.append(f"  without {a['assumption']}: no counterexample in {search['instances_drawn']} instances "
+                             f"({search.get('instances_violating_dropped_assumption')} violated it)")
+        for r in c.get("failure_rates", []):
             lo, hi = r["interval95"]
             rate = f"rate {r['rate']:.4g} (95%: {lo:.3g}-{hi:.3g})" if r["rate"] is not None else "no rate"
             lines.append(f"  fails on {r['failing']}/{r['meeting_assumptions']} instances of "
                          f"{_compact(r['structure'])} meeting the assumptions ({r['instances']} drawn): {rate}")
         if lines:
-            console.print(f"[bold]{rep.theorem.id}[/]")
+            console.print(f"[bold]{c['theorem']['id']}[/]")
             for line in lines:
                 console.print(line, highlight=False)
 
 
-def _cx_line(label: str, r: SearchResult) -> str:
-    cx = r.counterexample
-    assert cx is not None
-    values = escape("; ".join(f"{k}={v.tolist()}" for k, v in cx.instance.items()))
-    shrink = cx.shrink
-    return (f"  {label}: witness {_compact(cx.structure)}: {values}  |r| = {cx.residual:.6g} "
-            f"(50 digits: {_short(cx.highprec_residual)}, {cx.established}{_certified(cx)}); "
+def _cx_line(label: str, cx: dict[str, Any]) -> str:
+    """A counterexample record (``Counterexample.as_dict()``) in one entry."""
+    values = escape("; ".join(f"{k}={v['values']}" for k, v in cx["instance"].items()))
+    shrink = cx.get("shrink", {})
+    replay = f"verify replay {cx['file']}" if cx.get("file") else "verify replay FILE"
+    return (f"  {label}: witness {_compact(cx['structure'])}: {values}  |r| = {number(cx['residual_float64']):.6g} "
+            f"(50 digits: {_short(cx['residual_50_digits'])}, {cx['established']}"
+            f"{_certified(cx.get('certification') or {})}); "
             f"shrunk {_compact(shrink.get('structure_before', {}))} -> {_compact(shrink.get('structure_after', {}))} "
-            f"by {shrink.get('method')}{_stopped(shrink)}\n    replay: {cx.replay_command()}")
+            f"by {shrink.get('method')}{_stopped(shrink)}\n    replay: {replay}")
 
 
-def _certified(cx: Any) -> str:
-    c = cx.certification
+def _certified(c: dict[str, str]) -> str:
     if not c:
         return ""
     return f", certified by {c['method']}" if c["status"] == "certified" else f", {c['status']}"
@@ -165,9 +176,9 @@ def list_table(rows: Sequence[dict[str, Any]]) -> Table:
     return table
 
 
-def run_json(reports: Sequence[TheoremReport]) -> dict[str, Any]:
-    """The run report (:mod:`verify.records.run`) of these reports."""
-    return run_report(r.certificate() for r in reports)
+def run_json(certs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The run report (:mod:`verify.records.run`) of these certificates."""
+    return run_report(certs)
 
 
 def replay_table(r: Replay) -> Table:

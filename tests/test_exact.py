@@ -499,6 +499,8 @@ def test_a_run_refutes_a_false_claim_exactly():
     model = {k: sp.Rational(v) for k, v in dec.counterexample["model"].items()}
     xv, yv = model.get("x[0]", 0), model.get("y[0]", 0)
     assert max(xv + yv, 0) != max(xv, 0) + max(yv, 0)  # the model really is a counterexample
+    replayed = dec.counterexample["numeric"]  # and the property, evaluated on it, fails as well
+    assert replayed["replayed"] and replayed["fails"] and replayed["established"] == "real"
     assert rep.ok  # a stated non-theorem, refuted
 
 

@@ -98,6 +98,47 @@ def explicit_claim(member: Derivation, sizes: Mapping[sp.Symbol, int]) -> Any:
     return sp.And(*parts) if len(parts) > 1 else parts[0]
 
 
+def replay_model(theorem: Any, derivation: Derivation | Derivations, structure: Mapping[str, Any],
+                 model: Mapping[str, str]) -> dict[str, Any]:
+    """The solver's model as an instance of the theorem (atoms bound to instance arrays by name or
+    by the derivation's ``bind``; entries the claim does not read are 0), judged by the numeric
+    face: the exact refutation replayed on the property itself."""
+    import re
+    from fractions import Fraction
+
+    import jax
+    import numpy as np
+
+    from verify.backends import backend
+    from verify.engine.evaluate import judge
+    from verify.sampling import Rng
+
+    s = Structure(structure)
+    bind = _members(derivation)[0].bind
+    with backend("jax"):
+        shapes = jax.eval_shape(lambda: theorem.sample(Rng(None), s))
+    x = {k: np.zeros(v.shape, dtype=np.float64 if np.dtype(v.dtype).kind == "f" else v.dtype) for k, v in shapes.items()}
+    unplaced = []
+    for atom, value in model.items():
+        m = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)(?:\[([0-9, ]+)\])?", atom)
+        key = bind.get(m.group(1), m.group(1)) if m else None
+        if not m or not isinstance(key, str) or key not in x:
+            unplaced.append(atom)
+            continue
+        index = tuple(int(i) for i in m.group(2).split(",")) if m.group(2) else ()
+        try:
+            x[key][index] = float(Fraction(value))
+        except (IndexError, ValueError):
+            unplaced.append(atom)
+    if unplaced:
+        return {"replayed": False, "note": f"atoms not bound to the instance: {', '.join(sorted(unplaced)[:5])}"}
+    verdict = judge(theorem.property, theorem.assumptions, theorem.tolerance, s, x,
+                    list(range(len(theorem.assumptions))))
+    return {"replayed": True, "assumptions_hold": bool(verdict.holds), "fails": bool(verdict.exceeds),
+            "established": verdict.established if verdict.holds else "the assumptions do not hold there",
+            "instance": {k: v.tolist() for k, v in x.items()}}
+
+
 def decide_claim(derivation: Derivation | Derivations, structures: Iterable[Mapping[str, Any]]) -> Decided:
     """Decide the derivation's claim at the sizes of ``structures`` (smallest first, each once)."""
     from verify.exact import decide as exact
@@ -107,6 +148,7 @@ def decide_claim(derivation: Derivation | Derivations, structures: Iterable[Mapp
     t0 = time.perf_counter()
     out = Decided("undecided", solver=exact.solver_version())
     seen: set[tuple[int, tuple[tuple[str, int], ...]]] = set()
+    s_of: dict[tuple[tuple[str, int], ...], dict[str, Any]] = {}
     todo = []
     for s in map(Structure, structures):
         for i, member in enumerate(_members(derivation)):
@@ -116,6 +158,7 @@ def decide_claim(derivation: Derivation | Derivations, structures: Iterable[Mapp
             key = (i, tuple(sorted((k.name, v) for k, v in sizes.items())))
             if key not in seen:
                 seen.add(key)
+                s_of[key[1]] = s.as_json()
                 todo.append((sum(sizes.values()), key, member, sizes))
     todo.sort(key=lambda t: (t[0], t[1]))
     for _, (_, named), member, sizes in todo:
@@ -134,7 +177,8 @@ def decide_claim(derivation: Derivation | Derivations, structures: Iterable[Mapp
             out.sizes.append(size)
         elif d.status == "counterexample":
             out.status = "refuted"
-            out.counterexample = {"size": size, "model": {k: str(v) for k, v in (d.model or {}).items()}}
+            out.counterexample = {"size": size, "structure": dict(s_of[named]),
+                                  "model": {k: str(v) for k, v in (d.model or {}).items()}}
             break
         else:
             if d.status == "unsupported" and not out.sizes:

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from verify.config import in_float64, numeric_settings
 from verify.engine.crosscheck import CrossCheck, crosscheck, narrowed
-from verify.engine.decided import Decided, decide_claim
+from verify.engine.decided import Decided, decide_claim, replay_model
 from verify.engine.evaluate import release_compiled
 from verify.engine.rates import failure_rate
 from verify.engine.search import BatchStore, Budget, SearchResult, search
@@ -361,6 +361,9 @@ def run_theorem(
                 c.symbolic.scope = narrowed(c.symbolic.scope, d, c.crosscheck)
                 if "exact" in faces and c.crosscheck.status == "agrees":  # only then is it the statement tested
                     c.decided = decide_claim(d, structures)
+                    if c.decided.status == "refuted":  # the exact refutation, replayed on the property
+                        cx = c.decided.counterexample
+                        cx["numeric"] = replay_model(theorem, d, cx["structure"], cx["model"])
         if "mutants" in faces:
             for m in theorem.mutants:
                 res = do_search(f"mutant:{m.name}")

@@ -13,26 +13,36 @@ its reformulation with event probabilities, and the row-energy consequence.
 
 What is proved, and what is only tested
 ---------------------------------------
-Every derivation states the property's component it proves as a claim over the instance's own
-names (``f``, ``g``, ``c1``, ``c0``, ``q``) and reaches it by links that SymPy checks entry by
-entry, at the explicit batch sizes N in {2, 3, 4} (``Derivation.for_sizes``; the search draws
-N = 2..6, and N = 5, 6 are tested only: SymPy takes 6 s and 21 s for the gradient alone there).
-Writing U = [1, fhat] (N x 2) and V = U^T Lambda (Lambda = I/N for the batch), the claimed
-operator is I - U V; the chains use the Gram relation V U = I_2 (p^T 1 = 1, p^T fhat = 0,
-fhat^T Lambda fhat = 1: the definitions of mu and sigma), which each link checks from the
-definitions, never assumes.
+Every derivation states one component of the property as a claim over the instance's own names
+(``f``, ``g``, ``c1``, ``c0``; ``q`` for the event probabilities) and reaches it by links that SymPy
+checks entry by entry, at explicit batch sizes (``Derivation.for_sizes``): the engine's scope is
+exactly those sizes. Writing U = [1, fhat] (N x 2) and V = U^T Lambda (Lambda = I/N for the batch),
+the claimed operator is I - U V; the chains use the Gram relation V U = I_2 (p^T 1 = 1,
+p^T fhat = 0, fhat^T Lambda fhat = 1), which each link checks from the definitions of mu and sigma.
 
-* ``three_term`` (the gradient formula): dL/df is the explicit Jacobian J = d f_bn / d f applied
-  by the chain rule (SymPy differentiates L); J = (c1/sigma)(I - 1 p^T - fhat fhat^T Lambda) (the
-  quotient rule with dmu = p^T df, dsigma = fhat^T Lambda df); J^T then gives the claimed operator.
-* ``idempotent``, ``kills_1``, ``kills_f``, ``self_adjoint`` and the trace (``rank_n_minus_2``:
-  the trace is N - 2; that a projector's rank equals its trace is linear algebra, not checked here).
-* ``centred`` and ``orthogonal_to_f`` for the gradient itself (1^T Lambda G = 0, f^T Lambda G = 0).
-* bn-energy: ``three_term_scale_invariance`` and ``step`` at explicit N (see that section).
+* Theorem 5 (batch), at N in {2, 3, 4}: ``three_term``, the gradient formula (the claim's left side is
+  SymPy's dL/df of L = sum g_i f_bn_i; the chain goes through the explicit Jacobian J = d f_bn / d f,
+  its closed form (c1/sigma)(I - 1 1^T/N - fhat fhat^T/N) by the quotient rule, and J^T = J);
+  ``centred`` and ``orthogonal_to_f`` (1^T G = 0 and f^T G = 0 for the chain-rule gradient G);
+  ``kills_1``, ``kills_f``, ``self_adjoint`` and ``rank_n_minus_2`` (the trace is N - 2: that a
+  projector's rank is its trace is not checked here); ``idempotent`` at N in {2, 3} only (SymPy
+  needs ~40 s at N = 4).
+* The reformulation with event probabilities, at N in {2, 3}: ``kills_1``, ``rank_n_minus_2``,
+  ``self_adjoint`` (Lambda Q symmetric) and ``centred`` (1^T Lambda G = 0). The claim writes p on
+  the simplex by its first N - 1 coordinates (p_N = 1 - q_1 - ... - q_{N-1}); the sampler draws q
+  as a probability vector, so the claim's p is the property's q / sum q on every drawn instance.
+  The weighted gradient formula (``three_term``), ``idempotent``, ``kills_f`` and
+  ``orthogonal_to_f`` are tested only: their SymPy checks take minutes (70 s for the gradient at
+  N = 3 alone).
+* The row-energy consequence has no derivation: it is tested only. (Its old derivation compared
+  0 == 0 after substituting the conclusion; a chain from the property's sides, through the
+  gradient of a loss over X W^T, was out of SymPy's reach at N = 2.)
 
-Tested only (no derivation): the ``autodiff`` components (the same claims against ``jax.vjp``
-through a real BN forward, float64 only), ``defined`` (the property's guard for sigma = 0), and
-every size outside the derivations' scope. The Gram relations are not derived for symbolic N here.
+Tested only, everywhere: the ``autodiff`` components (the same claims against ``jax.vjp`` through a
+real BN forward, float64 only), ``defined`` (the property's guard for sigma = 0), and every size
+outside a derivation's scope (the search draws N = 2..6). Note that at N = 2 the projector is 0
+(span{1, f} is all of R^2), so the N = 2 members prove that the gradient vanishes there; N = 3, 4
+are the informative sizes. Nothing is derived for symbolic N.
 
 Numerics: the property differentiates a real BN forward with ``jax.vjp`` (float64) and also runs
 the classic three-term backward of Ioffe & Szegedy (2015) written by hand over ``xp``. Under the

@@ -95,11 +95,14 @@ def test_a_transposed_operator_in_the_claim_disagrees_with_the_property():
     assert cc.status == "disagrees", cc.detail
 
 
-def test_a_chain_that_stops_short_is_not_proved():
+def test_true_links_do_not_prove_a_wrong_claim():
+    """The mutant drop_fhat_term as a claim (I - 1 1^T / N in place of P_perp) with the theorem's
+    true chain-rule link: the chain ends at J^T g, which is not the claim's right side."""
+    b = B.exact_bn(2, weighted=False)
     d = B.gradient_derivation(False, 2)
-    short = Derivation(claim=d.claim, chain=d.chain[:2], component=d.component, size={"N": 2})
-    res = check_derivation(short)
-    assert res.verdict != "proved" and "chain ends at" in res.gap
+    wrong = Claim(b.gradient, "==", B._c1 / b.sigma * (sp.eye(2) - b.one * b.one.T / 2) * b.g)
+    res = check_derivation(Derivation(claim=wrong, chain=d.chain[:1], component=d.component, size={"N": 2}))
+    assert res.verdict in ("refuted", "unconfirmed") and "chain ends at" in res.gap, (res.verdict, res.gap)
 
 
 def test_eps_zero_necessary_with_witness_and_residual_formula():

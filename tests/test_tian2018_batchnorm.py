@@ -55,6 +55,12 @@ def test_numeric_confirmed_over_the_small_scope_and_every_mutant_refuted(thm):
     assert rep.numeric.coverage["covered"] == rep.numeric.coverage["structures"] > 0  # N = 2..6, each drawn
     assert rep.numeric.max_ratio < 1.0
     assert all(m.refuted for m in rep.mutants)
+    # the batch mutants also state their wrong gradient claim at N = 3: refuted at an exact rational
+    # point, and that claim agrees with the mutant's property on drawn instances
+    for spec, m in zip(thm.mutants, rep.mutants):
+        assert (spec.derivation is not None) == (thm is B.bn_projection)
+        if spec.derivation is not None:
+            assert m.refuted_symbolically, (m.name, m.symbolic.verdict, m.crosscheck.detail)
 
 
 def test_which_components_carry_a_derivation():

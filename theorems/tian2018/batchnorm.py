@@ -38,6 +38,10 @@ p^T fhat = 0, fhat^T Lambda fhat = 1), which each link checks from the definitio
   0 == 0 after substituting the conclusion; a chain from the property's sides, through the
   gradient of a loss over X W^T, was out of SymPy's reach at N = 2.)
 
+Mutants of the batch form state their wrong gradient claim at N = 3 (``wrong_gradient_claim``):
+the engine refutes each at an exact rational point, and the crosscheck ties that claim to the
+mutant's property.
+
 Tested only, everywhere: the ``autodiff`` components (the same claims against ``jax.vjp`` through a
 real BN forward, float64 only), ``defined`` (the property's guard for sigma = 0), and every size
 outside a derivation's scope (the search draws N = 2..6). Note that at N = 2 the projector is 0
@@ -503,6 +507,20 @@ def _drop_fhat(weighted):
 _SIGMA_SQUARED = dict(prefactor=lambda c1, sigma, var, p: c1 / (sigma * sigma))
 
 
+def wrong_gradient_claim(mutant: str, N: int = 3) -> Derivation:
+    """A batch mutant's claim about the gradient at N (no chain): the engine refutes it at an exact
+    rational point, and the crosscheck ties it to the mutant's property."""
+    b = exact_bn(N, weighted=False)
+    I, one, fhat, sigma = sp.eye(N), b.one, b.fhat, b.sigma
+    shrink = sp.sqrt(sp.Rational(N - 1, N))  # the unbiased sigma is sigma / shrink, its fhat is fhat * shrink
+    rhs = {
+        "drop_fhat_term": _c1 / sigma * (I - one * one.T / N) * b.g,
+        "sigma_squared": _c1 / sigma ** 2 * b.P * b.g,
+        "unbiased_variance": _c1 * shrink / sigma * (I - one * one.T / N - (fhat * shrink) * (fhat * shrink).T / N) * b.g,
+    }[mutant]
+    return Derivation(component="three_term", size={"N": N}, claim=Claim(b.gradient, "==", rhs))
+
+
 def _unweighted_projector(fhat, p, N):
     return batch_projector(fhat, p, N)
 
@@ -531,9 +549,11 @@ bn_projection = Theorem(
     derivation=projection_derivations(weighted=False),
     mutants=[
         Mutant("unbiased_variance", "the formula with the unbiased (N - 1) standard deviation in sigma and fhat",
-               _mutant_unbiased(False)),
-        Mutant("drop_fhat_term", "P_perp = I - 1 1^T / N (the fhat fhat^T / N term dropped)", _drop_fhat(False)),
-        Mutant("sigma_squared", "prefactor c1 / sigma^2 in place of c1 / sigma", make_claim(False, **_SIGMA_SQUARED)),
+               _mutant_unbiased(False), derivation=wrong_gradient_claim("unbiased_variance")),
+        Mutant("drop_fhat_term", "P_perp = I - 1 1^T / N (the fhat fhat^T / N term dropped)", _drop_fhat(False),
+               derivation=wrong_gradient_claim("drop_fhat_term")),
+        Mutant("sigma_squared", "prefactor c1 / sigma^2 in place of c1 / sigma", make_claim(False, **_SIGMA_SQUARED),
+               derivation=wrong_gradient_claim("sigma_squared")),
     ],
 )
 

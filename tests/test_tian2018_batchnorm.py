@@ -67,7 +67,8 @@ def test_which_components_carry_a_derivation():
     """The batch form: every component but the autodiff one and the sigma = 0 guard; the weighted
     form: the four whose SymPy check is quick; the energy consequence: none (tested only)."""
     assert {d.component for d in B.bn_projection.derivations} == set(B.BATCH_PROOFS) == {
-        "three_term", "centred", "orthogonal_to_f", "idempotent", "kills_1", "kills_f", "rank_n_minus_2", "self_adjoint"}
+        "three_term", "centred", "orthogonal_to_f", "idempotent", "kills_1", "kills_f", "rank_n_minus_2",
+        "self_adjoint"}
     assert {d.component for d in B.bn_projection_weighted.derivations} == set(B.WEIGHTED_PROOFS)
     assert B.bn_energy.derivation is None
 

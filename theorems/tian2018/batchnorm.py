@@ -63,7 +63,7 @@ import sympy as sp
 from hypothesis import strategies as st
 
 from theorems.sources import TIAN
-from verify import Algebra, Assumption, Claim, Derivation, Fact, Lemma, Mutant, Theorem, Tolerance, eq, residual, xp
+from verify import Algebra, Assumption, Claim, Derivation, Mutant, Theorem, Tolerance, eq, residual, xp
 
 CONVENTIONS = (
     "Biased (population) variance sigma^2 = p^T (f - mu)^2 (= 1/N sum for the batch form); "
@@ -516,7 +516,7 @@ def wrong_gradient_claim(mutant: str, N: int = 3) -> Derivation:
     rhs = {
         "drop_fhat_term": _c1 / sigma * (I - one * one.T / N) * b.g,
         "sigma_squared": _c1 / sigma ** 2 * b.P * b.g,
-        "unbiased_variance": _c1 * shrink / sigma * (I - one * one.T / N - (fhat * shrink) * (fhat * shrink).T / N) * b.g,
+        "unbiased_variance": _c1 * shrink / sigma * (I - one * one.T / N - shrink ** 2 * fhat * fhat.T / N) * b.g,
     }[mutant]
     return Derivation(component="three_term", size={"N": N}, claim=Claim(b.gradient, "==", rhs))
 
@@ -558,7 +558,7 @@ bn_projection = Theorem(
 )
 
 
-# ============================================================================= Theorem 5, reformulated with event probabilities
+# ============================================================================= Theorem 5 with event probabilities
 
 bn_projection_weighted = Theorem(
     id="tian2018.thm5.bn-projection.weighted",
@@ -594,7 +594,7 @@ bn_projection_weighted = Theorem(
 )
 
 
-# ============================================================================= a consequence: row energy of a linear layer followed by BN
+# ============================================================================= consequence: row energy (linear -> BN)
 
 D_IN, K_OUT = 3, 2
 

@@ -6,14 +6,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import sympy as sp
+from conftest import COVER
 
 from theorems.tian2018 import batchnorm as B
+from verify import Claim, Derivation
 from verify.backends import backend
+from verify.engine.crosscheck import crosscheck
 from verify.engine.runner import run_theorem
 from verify.engine.search import Budget, search
+from verify.symbolic import Scope, check_derivation
 from verify.values import Structure, as_residuals
 
 SMALL = Budget(examples=3, batch=256)
+THEOREMS = [B.bn_projection, B.bn_projection_weighted, B.bn_energy]
+
+
+def _family(thm, component):
+    (fam,) = [d for d in thm.derivations if d.component == component]
+    return fam
 
 
 def _ratios(prop, tol, s, x):
@@ -36,22 +47,69 @@ def ioffe_szegedy_backward(f, dy, gamma, eps=0.0):
     return dxhat / np.sqrt(var + eps) + dvar * 2.0 * (f - mu) / m + dmu / m, xhat
 
 
-@pytest.mark.parametrize("thm", [B.bn_projection, B.bn_projection_weighted, B.bn_energy], ids=lambda t: t.id)
-def test_claim_proved_confirmed_and_mutants_refuted(thm):
-    faces = ("symbolic", "numeric", "mutants") if thm is not B.bn_projection_weighted else ("numeric", "mutants")
-    rep = run_theorem(thm, faces=faces, budget=SMALL, seed=1)
+@pytest.mark.parametrize("thm", THEOREMS, ids=lambda t: t.id)
+def test_numeric_confirmed_over_the_small_scope_and_every_mutant_refuted(thm):
+    rep = run_theorem(thm, faces=("numeric", "mutants"), budget=COVER, seed=1)
     assert rep.ok, rep.problems
     assert rep.numeric.verdict == "confirmed" and rep.numeric.satisfied > 0
-    if rep.symbolic is not None:
-        assert rep.symbolic.verdict == "proved"
+    assert rep.numeric.coverage["covered"] == rep.numeric.coverage["structures"] > 0  # N = 2..6, each drawn
+    assert rep.numeric.max_ratio < 1.0
     assert all(m.refuted for m in rep.mutants)
+    # the batch mutants also state their wrong gradient claim at N = 3: refuted at an exact rational
+    # point, and that claim agrees with the mutant's property on drawn instances
+    for spec, m in zip(thm.mutants, rep.mutants):
+        assert (spec.derivation is not None) == (thm is B.bn_projection)
+        if spec.derivation is not None:
+            assert m.refuted_symbolically, (m.name, m.symbolic.verdict, m.crosscheck.detail)
 
 
-def test_weighted_derivation_proved_for_all_n():
-    from verify.symbolic import check_derivation
+def test_which_components_carry_a_derivation():
+    """The batch form: every component but the autodiff one and the sigma = 0 guard; the weighted
+    form: the four whose SymPy check is quick; the energy consequence: none (tested only)."""
+    assert {d.component for d in B.bn_projection.derivations} == set(B.BATCH_PROOFS) == {
+        "three_term", "centred", "orthogonal_to_f", "idempotent", "kills_1", "kills_f", "rank_n_minus_2",
+        "self_adjoint"}
+    assert {d.component for d in B.bn_projection_weighted.derivations} == set(B.WEIGHTED_PROOFS)
+    assert B.bn_energy.derivation is None
 
-    res = check_derivation(B.weighted_derivation)
-    assert res.verdict == "proved", [(s.why, s.status) for s in res.steps if s.status != "confirmed"]
+
+def _sizes(scope):
+    return sorted(dict(s)["N"] for s in scope.sizes)
+
+
+def test_gradient_formula_proved_at_the_explicit_sizes_and_agrees_with_the_property():
+    fam = _family(B.bn_projection, "three_term")
+    res = check_derivation(fam)
+    assert res.verdict == "proved", res.gap
+    assert not res.scope.all_sizes and _sizes(res.scope) == [2, 3, 4]  # written out at N = 2, 3, 4 only
+    cc = crosscheck(B.bn_projection, fam, res.scope)
+    assert cc.status == "agrees" and cc.compared > 0, cc.detail
+
+
+def test_weighted_operator_kills_1_and_has_trace_n_minus_2_at_n_2_and_3():
+    for comp in ("kills_1", "rank_n_minus_2"):
+        res = check_derivation(_family(B.bn_projection_weighted, comp))
+        assert res.verdict == "proved", (comp, res.gap)
+        assert _sizes(res.scope) == [2, 3]
+
+
+def test_a_transposed_operator_in_the_claim_disagrees_with_the_property():
+    """Q^T in place of Q (the mutant lambda_transposed, written as a claim): the crosscheck fails it."""
+    b = B.exact_bn(3, weighted=True)
+    wrong = Derivation(component="three_term", size={"N": 3},
+                       claim=Claim(b.gradient, "==", B._c1 / b.sigma * b.P.T * b.g))
+    cc = crosscheck(B.bn_projection_weighted, wrong, Scope.explicit([{"N": 3}]))
+    assert cc.status == "disagrees", cc.detail
+
+
+def test_true_links_do_not_prove_a_wrong_claim():
+    """The mutant drop_fhat_term as a claim (I - 1 1^T / N in place of P_perp) with the theorem's
+    true chain-rule link: the chain ends at J^T g, which is not the claim's right side."""
+    b = B.exact_bn(2, weighted=False)
+    d = B.gradient_derivation(False, 2)
+    wrong = Claim(b.gradient, "==", B._c1 / b.sigma * (sp.eye(2) - b.one * b.one.T / 2) * b.g)
+    res = check_derivation(Derivation(claim=wrong, chain=d.chain[:1], component=d.component, size={"N": 2}))
+    assert res.verdict in ("refuted", "unconfirmed") and "chain ends at" in res.gap, (res.verdict, res.gap)
 
 
 def test_eps_zero_necessary_with_witness_and_residual_formula():

@@ -58,6 +58,7 @@ from verify import (
     Fact,
     Lemma,
     Mutant,
+    Regime,
     Theorem,
     Tolerance,
     eq,
@@ -145,6 +146,12 @@ NET = st.fixed_dictionaries({
     "B": st.integers(1, 3),
     "act": st.sampled_from(ACTS),
 })
+
+
+#: the small scope every search covers first: each activation at depths 1-3, widths 1-2, batch 1-2 (28
+#: structures; the strategy's own small scope has 54, more than a COVER budget gives one batch each)
+NET_SCOPE = [{"widths": w, "B": b, "act": a} for a in ACTS for w, b in
+             (((1, 1), 1), ((2, 2), 2), ((2, 1), 1), ((1, 2), 2), ((2, 2, 2), 1), ((1, 2, 1, 2), 2), ((2, 2, 2, 2), 1))]
 
 
 def net_instance(rng, s):
@@ -359,6 +366,7 @@ block_layer = Theorem(
     structure=NET,
     sample=net_instance,
     tolerance=TOLERANCE,
+    scope=NET_SCOPE,
     conventions=RELU_CONVENTION + " No derivation: the one-layer formulas are derived in "
                 "koo.backprop.block-layer.one-layer; their composition over layers (the chain rule) and the "
                 "agreement with jax.grad are tested numerically.",
@@ -381,6 +389,10 @@ def quad_instance(rng, s):
 
 def _quad(x, A):
     return xp.sum(x * (A @ x))
+
+
+#: x = 0: every derivative of x^T A x is 0 and so is every claimed formula (rng.reals draws exact zeros)
+X_ZERO = Regime("x_zero", "x = 0: both gradients and every formula vanish", lambda s, x: xp.all(x["x"] == 0))
 
 
 def make_quad_claim(gx=None, gA=None):
@@ -483,6 +495,7 @@ quadratic_form = Theorem(
     sample=quad_instance,
     tolerance=TOLERANCE,
     derivation=[Derivation.for_sizes(_quad_dx, n=QUAD_DERIVED), Derivation.for_sizes(_quad_dA, n=QUAD_DERIVED)],
+    trivial=[X_ZERO],
     conventions="Gradients in numerator layout as in the lecture (row vector for d/dx, compared as a column); "
                 "entrywise. Symbolic scope: explicit symbols at n = 1..4 (the numeric face draws n <= 4); the "
                 "claim's derivative is compared on instances with the exact increments f(x + e_i) - f(x) - A_ii "
@@ -511,6 +524,8 @@ quadratic_form_symmetric = Theorem(
     sample=quad_instance,
     tolerance=TOLERANCE,
     assumptions=[Assumption("symmetric_a", "A equals its transpose exactly", _symmetric)],
+    trivial=[X_ZERO, Regime("scalar", "n = 1: every 1x1 A is symmetric, so the claim is the general formula and "
+                                      "symmetry is not used", lambda s, x: s.n == 1)],
     derivation=[
         Derivation.for_sizes(lambda n: _quad_dx(n, _upper, lambda k: 2 * sum(_upper(k, j) * _x[j] for j in range(n))),
                              n=QUAD_DERIVED),
@@ -758,6 +773,14 @@ SALIENCY_NETS = st.integers(1, 3).flatmap(lambda depth: st.fixed_dictionaries({
 }))
 
 
+#: the small scope every search covers first (a flatmap strategy has no derived one): 13 structures, every depth,
+#: widths 1-2 (an input of 3 at depth 1), width-1 chains and wider layers, so one COVER budget gives each a batch
+SALIENCY_SCOPE = [{"depth": len(w) - 1, "widths": w} for w in (
+    (1, 1), (2, 1), (1, 2), (3, 2),
+    (1, 1, 1), (2, 2, 1), (1, 2, 2), (2, 2, 2),
+    (1, 1, 1, 1), (2, 1, 2, 2), (2, 2, 2, 1), (1, 2, 2, 2), (2, 2, 2, 2))]
+
+
 def sal_instance(rng, s, bias_p=0.5):
     w = s.widths
     biased = rng.coin(bias_p)
@@ -773,6 +796,16 @@ def sal_instance(rng, s, bias_p=0.5):
     x["I"] = xp.where(kink, Ii, x["I"])
     x["W0"] = xp.where(kink, Wi, x["W0"])
     x["b0"] = xp.where(kink, x["b0"].at[0].set(-(Wi @ Ii)[0]), x["b0"])
+    # alive some of the time: unit 0 of every layer gets W_l[0] . h_{l-1} >= 0 (its row's sign flipped if needed;
+    # not layer 0 on a kink), so the top is not dead and the other units give mixed activation patterns; random
+    # weights alone leave the last layer dead at I in about 3/4 of the draws
+    alive = rng.coin(0.5)
+    h = x["I"]
+    for l in range(len(w) - 1):
+        W = x[f"W{l}"]
+        flip = xp.where(alive & (W[0] @ h < 0) & ~(kink & (l == 0)), -1.0, 1.0)
+        x[f"W{l}"] = W.at[0].set(flip * W[0])
+        h = phi("relu", x[f"W{l}"] @ h + x[f"b{l}"])
     return x
 
 
@@ -820,6 +853,24 @@ def make_saliency_claim(factor=1.0, act="relu", times_input=True):
         return out
 
     return prop
+
+
+def _dead_top(s, x):
+    return xp.all(_score(s, x, x["I"])[1][-1] <= 0)
+
+
+def _all_open(s, x):
+    return xp.all(xp.stack([xp.all(y > 0) for y in _score(s, x, x["I"])[1]]))
+
+
+#: where the saliency claims hold for a trivial reason (ReLU networks with random weights of width 1-2 are often
+#: dead at the top: a depth-3 chain of width 1 is alive only when all three units are on)
+SALIENCY_TRIVIAL = [
+    Regime("dead_top", "every unit of the last hidden layer is off at I: S is the constant c near I and its "
+                       "gradient is 0", _dead_top),
+    Regime("all_open", "every unit of every layer is on at I: the network is the affine map u^T W_L ... W_1 I + "
+                       "const, whose linearisation is exact", _all_open),
+]
 
 
 def _bias_free(s, x):
@@ -922,6 +973,8 @@ saliency_homogeneous = Theorem(
     structure=SALIENCY_NETS,
     sample=sal_instance,
     tolerance=TOLERANCE,
+    scope=SALIENCY_SCOPE,
+    trivial=SALIENCY_TRIVIAL,
     assumptions=[Assumption("bias_free", "every layer bias and the output bias are exactly 0", _bias_free)],
     derivation=Derivation.for_sizes(_homogeneous, depth=DEPTHS),
     conventions=RELU_CONVENTION + " The identity holds for any ReLU'(0) (the unit's pre-activation is then 0). "
@@ -955,6 +1008,7 @@ saliency_with_bias = Theorem(
     structure=SALIENCY_NETS,
     sample=_with_bias,
     tolerance=TOLERANCE,
+    scope=SALIENCY_SCOPE,
     expect="false",
     # B4's chain, on the claim with the biases: its first link does not apply (the gated tangent
     # [W h + b > 0] (W h) is not a gated pre-activation) and the engine refutes the claim at a rational point.
@@ -1059,6 +1113,8 @@ saliency_local_linear = Theorem(
     structure=SALIENCY_NETS,
     sample=sal_instance,
     tolerance=TOLERANCE,
+    scope=SALIENCY_SCOPE,
+    trivial=SALIENCY_TRIVIAL,
     assumptions=[Assumption("same_region", "I and I' = I + t d have the same activation pattern [y > 0] in every layer",
                             _pattern_same)],
     derivation=Derivation.for_sizes(_local_linear, depth=DEPTHS),

@@ -15,13 +15,25 @@ What the derivations prove (the engine computes each scope; see each theorem's c
 * B2: entry by entry at n = 1..4 (explicit sizes: SymPy's derivative of a Sum over a symbolic range by an
   entry x[k] leaves a Piecewise on 0 <= k < n that no rule discharges).
 * B3: the one-sided derivatives of max(x, y) for all x, y (ties included), and of max over a window of
-  P entries, for P in {2, 3} and every number of windows K: the right derivative along e_p is
-  1[w_p = max w] (every tied maximiser), the left one 1[w_p is the unique maximum].
+  P entries, for P in {2, 3} and every number of windows K (the window index j < K symbolic): the right
+  derivative along e_p is 1[w_p = max w] (every tied maximiser), the left one 1[w_p is the unique maximum].
+  Stated, as the property tests them, as exact increments at a step below the gap (a case split over every
+  weak ordering of the entries, ties included). Not derived: that an increment at such a step is the
+  one-sided derivative (max is piecewise linear: prose), and that moving entry (j, p) changes the pooled
+  objective sum_j g_j max(w_j) only through window j (the windows do not overlap): the claim is written
+  for window j's term, and the cross-check compares it with the pooled increment the property computes.
 * B4: at depths 1-3 and every width (symbolic n_0, ..., n_L): S(I) = grad S(I) . I for a bias-free ReLU
   network (the gradient written as the forward-mode product u^T D_L W_L ... D_1 W_1 I); the same chain
   does not prove the with-bias claim (it is refuted). For the local linear model with biases: the exact
-  identity S(I') = S(I) + u^T delta_L with delta_l = D_l W_l delta_{l-1} + (D'_l - D_l) y'_l, which is
-  grad S(I) . (I' - I) when I and I' share the activation pattern (D' = D).
+  identity S(I') = S(I) + u^T delta_L with delta_l = D_l W_l delta_{l-1} + (D'_l - D_l) y'_l (for all I,
+  I'), which is grad S(I) . (I' - I) when I and I' share the activation pattern (D' = D). That last step
+  (each correction term carries a factor [y'_l > 0] - [y_l > 0], 0 on the region) is not a chain link: the
+  engine has no way to state the region inside a claim; the cross-check compares the claim with the
+  property on instances of the region.
+* Scopes are what the engine computes: explicit sizes where the chain is written at explicit sizes (B1, B2,
+  the window size P of B3, the depth of B4), all sizes where the sizes stay symbolic (x, y of B3; K of B3;
+  the widths of B4). Trivial regimes are declared (x = 0 for B2, n = 1 for the symmetric case, a dead top
+  layer or an all-open network for B4): a confirmation needs instances outside them.
 * Claims about jax.grad, jnp.max and lax.reduce_window themselves are float64-only numeric components
   (tested, never derived).
 
@@ -747,8 +759,10 @@ max_routing = Theorem(
         "d Max(a,b,c)/da = 1/2 at a triple tie. The one-sided derivatives are stated as exact increments with a "
         "step below the gap (|x - y|/4; per window a quarter of the gap between its maximum and the nearest "
         "entry below it; 1 at a full tie) and derived for all x, y and for windows of P = 2, 3 entries (every "
-        "K), ties included. The JAX components are tested only; they need no_ties (with ties the derivative "
-        "does not exist and jnp.max and reduce_window disagree: ablation of no_ties)."
+        "K), ties included. The pooled claim is written window by window (entries j < K): that moving entry "
+        "(j, p) leaves the other windows' terms unchanged (non-overlapping windows) is compared with the "
+        "property on instances, not derived. The JAX components are tested only; they need no_ties (with "
+        "ties the derivative does not exist and jnp.max and reduce_window disagree: ablation of no_ties)."
     ),
     mutants=[
         Mutant("tie_gradient_to_x", "jax.grad(jnp.maximum)(x, x) gives 1 to x (the rule 1[x >= y] as autodiff's convention)",
@@ -981,7 +995,13 @@ saliency_homogeneous = Theorem(
                 "Derived at depths 1-3 for every width (n_0, ..., n_L symbolic), with grad S(I) . I written as "
                 "the forward-mode product u^T D_L W_L ... D_1 W_1 I, D_l = diag [y_l > 0]; the property computes "
                 "it by the hand-written backward pass (the same product evaluated right to left: that the two "
-                "orders agree is associativity, compared on instances, not a chain link) and by jax.grad (tested).",
+                "orders agree is associativity, compared on instances, not a chain link) and by jax.grad (tested). "
+                "Layer l's link substitutes the gated pre-activation w [y > 0] y = w ReLU(y) at y = W_l h_{l-1}: "
+                "the tangent [y > 0] (W_l h_{l-1}) has that form only because there is no bias (with one it is "
+                "[y > 0] (y - b_l)); the same chain on the claim with biases does not reach it "
+                "(koo.backprop.saliency-with-bias, refuted). Trivial regimes: a dead top layer (S = 0 = grad S . "
+                "I) and an all-open network (a linear map); the sampler keeps unit 0 of every layer on in half "
+                "of the draws so that most instances are neither.",
     uses=["koo.backprop.block-layer"],
     mutants=[
         Mutant("degree_two", "S(I) = 2 grad S(I) . I (homogeneity of degree 2)", make_saliency_claim(factor=2.0),

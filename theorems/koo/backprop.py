@@ -161,9 +161,12 @@ NET = st.fixed_dictionaries({
 
 
 #: the small scope every search covers first: each activation at depths 1-3, widths 1-2, batch 1-2 (28
-#: structures; the strategy's own small scope has 54, more than a COVER budget gives one batch each)
-NET_SCOPE = [{"widths": w, "B": b, "act": a} for a in ACTS for w, b in
-             (((1, 1), 1), ((2, 2), 2), ((2, 1), 1), ((1, 2), 2), ((2, 2, 2), 1), ((1, 2, 1, 2), 2), ((2, 2, 2, 2), 1))]
+#: structures; the strategy's own small scope has 54, more than a COVER budget gives one batch each). First the
+#: structure that exercises every formula (a budget of one coverage batch takes the first): a 2 x 2 tanh layer
+#: (W^T differs from a reshape, phi' from 1) on a batch of 2 (a sum differs from a mean)
+NET_SCOPE = [{"widths": w, "B": b, "act": a} for w, b in
+             (((2, 2), 2), ((1, 1), 1), ((2, 1), 1), ((1, 2), 2), ((2, 2, 2), 1), ((1, 2, 1, 2), 2), ((2, 2, 2, 2), 1))
+             for a in ("tanh", "relu", "sigmoid", "identity")]
 
 
 def net_instance(rng, s):
@@ -278,6 +281,9 @@ _BLOCK_MUTANTS = (
 # backward only through dL/dV, so L = <G, V> is the general case for one layer)
 
 ONE_LAYER = st.fixed_dictionaries({"n_in": st.integers(1, 3), "n_out": st.integers(1, 3), "B": st.integers(1, 3)})
+#: every structure of the strategy (27), the one that exercises every formula first (see NET_SCOPE)
+ONE_LAYER_SCOPE = [{"n_in": 2, "n_out": 2, "B": 2}] + [
+    {"n_in": a, "n_out": b, "B": c} for a, b, c in itertools.product((1, 2, 3), repeat=3) if (a, b, c) != (2, 2, 2)]
 
 
 def one_layer_instance(rng, s):
@@ -351,6 +357,7 @@ block_layer_one = Theorem(
     structure=ONE_LAYER,
     sample=one_layer_instance,
     tolerance=TOLERANCE,
+    scope=ONE_LAYER_SCOPE,
     derivation=[Derivation.for_sizes(lambda n_in, n_out, B, c=c: _one_layer(c, n_in, n_out, B), **ONE_LAYER_SIZES)
                 for c in ("dX", "dW", "db")],
     conventions="The derivation differentiates the explicit expression at every n_in, n_out, batch in {1, 2} "

@@ -212,3 +212,16 @@ def test_a_numeric_cross_check_never_proves():
     claim = Claim(sp.diff(sp.sin(x) ** 2, x), "==", sp.sin(2 * x))
     d = Derivation(claim, [eq(sp.sin(2 * x), Agrees(lambda xv: np.sin(2 * xv), [x], "numerically"))])
     assert check_derivation(d).verdict == "cross-checked"
+
+
+def test_a_family_keeps_the_sizes_left_symbolic_in_its_scope():
+    """``for_sizes(P=[2, 3])`` with K symbolic in every member proves "P in {2, 3}, all K"."""
+    K, j = sp.Symbol("K", integer=True, positive=True), sp.Symbol("j", integer=True)
+    v = sp.IndexedBase("v", real=True)
+
+    def build(P):
+        claim = Claim(sp.Sum(v[j], (j, 0, K - 1)) * P, "==", sp.Sum(P * v[j], (j, 0, K - 1)))
+        return Derivation(claim=claim, chain=[eq(sp.Sum(P * v[j], (j, 0, K - 1)), Algebra("constant factor"))])
+
+    res = check_derivation(Derivation.for_sizes(build, P=[2, 3]))
+    assert res.verdict == "proved" and str(res.scope) == "P in {2, 3}, all K", (res.verdict, str(res.scope), res.gap)

@@ -1352,7 +1352,10 @@ def check_derivation(derivation: Derivation | Derivations | None) -> SymbolicRes
         out = SymbolicResult("refuted", Scope.explicit([]), chains, r.gap, r.witness, component=comp, claim=claim)
     elif proved:
         gaps = [f"at {s}: {r.gap}" for s, r in results if r.verdict not in ("proved", "cross-checked")]
-        out = SymbolicResult("proved", Scope.explicit(proved), chains, "; ".join(gaps), component=comp, claim=claim)
+        # sizes left symbolic in every proved member stay symbolic in the family's scope
+        symbolic = set.intersection(*[set(r.scope.symbols) for _, r in results if r.verdict == "proved"])
+        out = SymbolicResult("proved", Scope.explicit(proved, symbolic), chains, "; ".join(gaps), component=comp,
+                             claim=claim)
     elif any(r.verdict == "cross-checked" for _, r in results):
         out = SymbolicResult("cross-checked", Scope.explicit([s for s, r in results if r.verdict == "cross-checked"]),
                              chains, component=comp, claim=claim)

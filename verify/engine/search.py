@@ -352,7 +352,7 @@ def search(
         # the whole small scope when the budget leaves at least a quarter of it (and 4 batches)
         # beyond; otherwise half the budget, spread evenly over the scope from its smallest
         # structure to its largest, and random structures get the other half
-        if budget.examples >= len(scope) + max(4, len(scope) // 4):
+        if not scope or budget.examples >= len(scope) + max(4, len(scope) // 4):
             chosen = scope
         else:
             room = budget.examples // 2

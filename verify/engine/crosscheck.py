@@ -12,6 +12,7 @@ the theorem fails, whatever the derivation proved.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -244,11 +245,23 @@ class Evaluator:
 MAX_STEPS = 300_000
 
 
+@functools.lru_cache(maxsize=512)
+def _prepared(side: Any, sizes: tuple[tuple[str, int], ...]) -> Any:
+    """One side at explicit sizes, with derivatives and the like worked out symbolically: once per
+    size, not once per instance (SymPy's substitution dominates the cross-check otherwise)."""
+    by_name = dict(sizes)
+    sub = {a: sp.Integer(by_name[a.name]) for a in side.atoms(sp.Symbol) if a.name in by_name}
+    e = side.xreplace(sub)
+    return e.replace(lambda n: isinstance(n, (sp.Derivative, sp.Integral, sp.Trace)), lambda n: n.doit())
+
+
 def _evaluate(side: Any, sizes: Mapping[Any, int], member: Derivation, s: Structure,
               x: Mapping[str, np.ndarray]) -> tuple[np.ndarray, list[str]]:
-    e = side.xreplace({k: sp.Integer(v) for k, v in sizes.items()})
-    # derivatives and the like are worked out symbolically first; everything else is evaluated
-    e = e.replace(lambda n: isinstance(n, (sp.Derivative, sp.Integral, sp.Trace)), lambda n: n.doit())
+    key = tuple(sorted((str(k), int(v)) for k, v in sizes.items()))
+    try:
+        e = _prepared(side, key)
+    except TypeError:  # an unhashable (mutable) matrix: prepared each time
+        e = _prepared.__wrapped__(side, key)
     ev = Evaluator(member.bind, s, x)
     value = ev(e, {})
     return _flat(value), ev.assumption_breaks

@@ -15,8 +15,30 @@ over paths (Patel et al.; formalisations P4, P5, P6).
   to a pixel, of the product of the weights along the path.
 
 The model (rendering, forward pass, brute-force joint MAP, paths) is :mod:`verify.models.drmm`.
-Brute force: every joint latent configuration is enumerated, at most 1024 of them here
+Brute force: every joint latent configuration is enumerated, at most 2048 of them here
 (``prod_l 2^(K_l P_l) P_l^(K_l)``, see ARCHS); switch priors: 2^n settings, n <= 3.
+
+What the symbolic face proves (the engine computes each scope; every claim is cross-checked
+against the property on drawn instances):
+
+* P4, both components (the max and its maximiser): for all n and D. The orthogonality of the
+  columns is the one premise not derived: the claim's log p(I, a) is written in Gram form without
+  the cross terms, which is its value exactly when the columns are orthogonal.
+* P5 ``value``: for each class, one chain per depth. Depth 1 for every K1, P1, D0, C. Depths 2
+  and 3 at each pattern of unit counts (K_1, ..., K_L) in ARCHS, for every P_l, D0, C: the
+  layer-by-layer argument (fix the latents above layer l; layer l is one convnet layer weighted by
+  z_l >= 0; exchange the finite sums over units to reach layer l + 1's objective with input u_l) is
+  the chain itself, not prose. The exchange of sums is checked by writing them out, so K_l is
+  explicit above depth 1; an induction over an arbitrary depth L is not checked. The ``class``
+  component (argmax over classes attains the joint MAP) is tested, not derived.
+* ``deep-maxsum-lower-bound`` ``attained`` (the bottom-up latents render the forward value): for
+  each pattern of window sizes (P_1, ..., P_L) in ARCHS (the first maximiser is written per slot),
+  every K_l, D0, C; depths 1 to 3. The ``bound`` component is tested, not derived.
+* P6: depth 1 for every K1, P1; each deeper architecture of ARCHS (depths 2 and 3) with all its
+  sums written out.
+
+Trivial regimes (counted apart; a confirmed verdict needs ``min_nontrivial`` instances outside
+them): P5's "joint-MAP value 0 for every class" and the lower bound's "u_L = 0".
 
 Sources: A. B. Patel, Stats 385 lecture (2017), slides "Deep Rendering Mixture Model",
 "Max-Sum Inference ... push the max to the right", "The Sum-over-Paths Formulation",
@@ -34,8 +56,8 @@ from hypothesis import strategies as st
 from theorems.patel2016.layer import CONVENTIONS as LAYER_CONVENTIONS
 from theorems.sources import PATEL
 from verify import (
-    Algebra, Assumption, Cases, Claim, Derivation, Fact, Lemma, MaxOver, MaxSum, Monotone, Mutant, Theorem, TheoremError,
-    Tolerance, Unfold, at_most, backwards, eq, residual, xp,
+    Algebra, Assumption, Cases, Claim, Derivation, Fact, Lemma, MaxOver, MaxSum, Monotone, Mutant, Regime, Theorem,
+    TheoremError, Tolerance, Unfold, at_most, backwards, eq, residual, xp,
 )
 from verify.symbolic import Derivations
 from verify.models import drmm as M
@@ -49,13 +71,15 @@ SOURCE = PATEL.with_conventions(CONVENTIONS)
 # ----------------------------------------------------------------------------- architectures
 
 #: ((K_1, P_1), ..., (K_L, P_L)) from the image up, with their joint configuration counts:
-#: 2, 8, 64, 4 (the L = 1, K = 2 witness shape), 32, 512, 16, 192, 128. At most 1024 is allowed.
+#: 2, 8, 64, 4 (the L = 1, K = 2 witness shape), 32, 512, 16, 192, 128, 2048. The brute force allows
+#: M.MAX_CONFIGURATIONS (4096); the last, depth-3 architecture has a window of two slots in every
+#: layer but the second and takes 2048 (about 1 ms per instance).
 ARCHS = (
     ((1, 1),), ((1, 2),), ((2, 2),), ((2, 1),),
     ((2, 1), (1, 2)), ((2, 2), (1, 2)), ((2, 1), (2, 1)), ((3, 1), (1, 3)),
-    ((2, 1), (2, 1), (1, 2)),
+    ((2, 1), (2, 1), (1, 2)), ((2, 2), (2, 1), (1, 2)),
 )
-assert max(M.configurations(a) for a in ARCHS) <= 1024
+assert max(M.configurations(a) for a in ARCHS) <= M.MAX_CONFIGURATIONS
 
 
 
@@ -73,6 +97,11 @@ def with_widths(structure):
 DEEP_STRUCTURE = st.fixed_dictionaries(
     {"layers": st.sampled_from(ARCHS), "D0": st.integers(1, 3), "C": st.integers(1, 3)}
 ).map(with_widths)
+
+#: the small scope every search of the DEEP_STRUCTURE theorems covers first: each architecture (both
+#: depth-3 ones included) with one pixel and one class, and with three pixels and two classes (the
+#: class decision needs C >= 2); 20 structures, so a budget of 40 batches covers them all
+DEEP_SCOPE = [with_widths({"layers": a, "D0": d0, "C": c}) for d0, c in ((1, 1), (3, 2)) for a in ARCHS]
 
 
 def _gammas(s, x):
@@ -96,6 +125,20 @@ def signed_instance(rng, s):
     """Every dictionary and template signed (p_nonneg = 0): (H3) fails almost surely."""
     return deep_instance(rng, s, p_nonneg=0.0)
 
+
+JOINT_MAP_ZERO = Regime(
+    "joint_map_zero",
+    "the joint-MAP value max_g <mu_cg, I> is 0 for every class (every configuration scores <= 0; all "
+    "switches off scores 0), so under (H3) both sides are 0",
+    lambda s, x: xp.all(M.brute_force_scores(_gammas(s, x), x["mu"], x["I"], s.layers) == 0),
+)
+
+FORWARD_ZERO = Regime(
+    "forward_pass_zero",
+    "u_L = 0: the forward value is 0 for every class, below a joint max that includes the all-off "
+    "configuration (value 0), and attained by switches that are all off",
+    lambda s, x: xp.all(M.forward(_gammas(s, x), x["I"], s.layers) == 0),
+)
 
 NONNEG_TEMPLATES = Assumption(
     "nonnegative_templates",
@@ -478,11 +521,16 @@ def _distinct(patterns):
     return list(dict.fromkeys(patterns))
 
 
-#: P5 (value): depth 1, every K1, P1. Deeper, push_max_derivation(widths) builds the layer-by-layer
-#: chain (it checks: tests/test_patel2016_deep.py), but its claim is a max nested over the layers whose
-#: inner max reads the outer latents, which the claim/property cross-check cannot evaluate yet; an
-#: unchecked claim proves nothing about the property, so depth >= 2 stays tested (module docs).
-_DEEP_VALUE = _push_max_derivation(_Net(((None, None),)))
+def _unit_counts(archs):
+    """The distinct unit counts (K_1, ..., K_L) of the architectures deeper than one layer."""
+    return _distinct(tuple(K for K, _ in a) for a in archs if len(a) > 1)
+
+
+#: P5 (value), one chain per depth: depth 1 for every K1, P1; depths 2 and 3 at each pattern of
+#: unit counts in ARCHS, every P_l (the chain exchanges the finite sums over units by writing them
+#: out, so K_l must be explicit there). Each is the layer-by-layer argument written as a chain.
+_DEEP_NETS = [_Net(((None, None),))] + [_Net([(K, None) for K in ks]) for ks in _unit_counts(ARCHS)]
+_DEEP_VALUE = Derivations(tuple(_push_max_derivation(net) for net in _DEEP_NETS))
 #: attained: for each pattern of window sizes in ARCHS (the first maximiser is written per slot), every K_l
 _ATTAINED_NETS = [_Net([(None, P) for P in ps], signed=True) for ps in _distinct(tuple(P for _, P in a) for a in ARCHS)]
 #: P6: depth 1 for every K1, P1; deeper, each architecture of ARCHS (all its sums written out)
@@ -524,6 +572,8 @@ deep_maxsum = Theorem(
     sample=deep_instance,
     tolerance=DEEP_TOLERANCE,
     assumptions=[NONNEG_TEMPLATES],
+    trivial=[JOINT_MAP_ZERO],
+    scope=DEEP_SCOPE,
     uses=["patel2016.render-layer-convnet", "patel2016.switch-relu", "patel2016.translation-maxpool",
           "patel2016.maxpool-relu-commute"],
     derivation=_DEEP_VALUE,  # the "class" component is tested, not derived (an argmax over classes)
@@ -577,6 +627,8 @@ deep_lower_bound = Theorem(
     structure=DEEP_STRUCTURE,
     sample=signed_instance,
     tolerance=DEEP_TOLERANCE,
+    trivial=[FORWARD_ZERO],
+    scope=DEEP_SCOPE,
     uses=["patel2016.deep-maxsum-convnet"],
     derivation=_ATTAINED,  # the "bound" component is tested, not derived (module docs)
     mutants=[
@@ -608,6 +660,7 @@ signed_class = Theorem(
     sample=signed_instance,
     tolerance=DEEP_TOLERANCE,
     expect="false",
+    scope=DEEP_SCOPE,
     uses=["patel2016.deep-maxsum-lower-bound"],
     # how often the class decision differs, one layer to three (a finding in the certificate)
     rates_on=[with_widths({"layers": layers, "D0": 3, "C": 3}) for layers in (((2, 2),), ((2, 2), (1, 2)), ((2, 1), (2, 1), (1, 2)))],

@@ -223,7 +223,9 @@ class Evaluator:
                 return self(e.function, env_)
             except _Need as need:
                 base, idx = need.key
-                values = next(v for b, v in bases if b == base)
+                values = next((v for b, v in bases if b == base), None)
+                if values is None:  # an entry an enclosing max optimises: that max branches over it
+                    raise
                 out = []
                 for v in values:
                     assignment = dict(env_[("optimised", base)])

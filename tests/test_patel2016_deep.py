@@ -1,23 +1,28 @@
 """Deep DRMM theorems (formalisations P4-P6): faces, mutants, necessary assumptions, and the model itself."""
 
+import dataclasses
+
 import numpy as np
 import pytest
-from conftest import SMALL
+import sympy as sp
+from conftest import COVER, SMALL
 
 from theorems.patel2016 import deep as T
+from verify import MaxOver
 from verify.backends import backend, to_highprec
+from verify.engine.crosscheck import Evaluator
 from verify.engine.evaluate import batch_evaluator, batch_sampler
 from verify.engine.runner import run_theorem
-from verify.engine.search import Budget
 from verify.models import drmm as M
 from verify.registry import theorems_in
 from verify.symbolic import check_derivation
 from verify.values import Structure
 
-MUTANT_BUDGET = Budget(examples=10, batch=128, shrink_examples=20, shrink_batches=20)
+#: the outcome budget: enough batches to cover the small scope; mutants and ablations read the same
+#: batches (one store per theorem), and only need refuting, so their shrinking is short
+OUTCOME = dataclasses.replace(COVER, shrink_examples=20, shrink_batches=20)
 
 FAMILY = {t.id: t for t in theorems_in(T, "theorems.patel2016.deep")}
-DEEP = [a for a in T.ARCHS if len(a) > 1]
 
 
 def _sizes(*fields_of):
@@ -37,12 +42,13 @@ def _fields(arch, K=True, P=True):
 EXPECTED = {
     # P4: over symbolic n and D (the orthogonality premise is in the claim's Gram form)
     "patel2016.prior-bias-relu": {"value": "all", "argmax": "all"},
-    # P5: depth 1 for every K1, P1, D0, C; the class decision is tested
-    "patel2016.deep-maxsum-convnet": {"value": _sizes({"depth": 1})},
-    # the bottom-up latents attain the forward value: each window-size pattern, every K_l; the bound is tested
-    "patel2016.deep-maxsum-lower-bound": {"attained": _sizes(*[_fields(a, K=False) for a in T.ARCHS])},
-    # P6: depth 1 for every K1, P1; every deeper architecture written out
-    "patel2016.paths-sum": {"value": _sizes({"depth": 1}, *[_fields(a) for a in DEEP])},
+    # P5: one chain per depth: depth 1 for every K1, P1, D0, C; depths 2 and 3 at each pattern of unit
+    # counts of the architectures (every P_l): the sums over units are exchanged by writing them out
+    "patel2016.deep-maxsum-convnet": {"value": _sizes({"depth": 1}, *[_fields(a, P=False) for a in T.ARCHS[4:]])},
+    # the bottom-up latents attain the forward value: each window-size pattern of depth 1 and 2, every K_l
+    "patel2016.deep-maxsum-lower-bound": {"attained": _sizes(*[_fields(a, K=False) for a in T.ARCHS if len(a) <= 2])},
+    # P6: depth 1 for every K1, P1; every deeper architecture but the last written out
+    "patel2016.paths-sum": {"value": _sizes({"depth": 1}, *[_fields(a) for a in T.ARCHS[4:-1]])},
 }
 
 
@@ -50,13 +56,15 @@ def test_the_family_is_complete():
     assert set(FAMILY) == set(EXPECTED) | {"patel2016.deep-maxsum-signed-class"}
     for tid in EXPECTED:
         assert len(FAMILY[tid].mutants) >= 3, tid
-    assert max(M.configurations(a) for a in T.ARCHS) <= 1024 <= M.MAX_CONFIGURATIONS
+    assert max(M.configurations(a) for a in T.ARCHS) == 2048 <= M.MAX_CONFIGURATIONS
+    assert {len(a) for a in T.ARCHS} == {1, 2, 3}
 
 
 @pytest.mark.parametrize("tid", sorted(EXPECTED))
 def test_theorem_comes_out_as_expected(tid, tmp_path):
     thm = FAMILY[tid]
-    report = run_theorem(thm, faces=("symbolic", "numeric"), budget=SMALL, out_dir=tmp_path)
+    faces = ("symbolic", "numeric", "mutants") + (("ablate",) if thm.assumptions else ())
+    report = run_theorem(thm, faces=faces, budget=OUTCOME, out_dir=tmp_path)
     assert report.ok, report.problems
     claims = {c.symbolic.component or "value": c for c in report.symbolic.claims}
     assert set(claims) == set(EXPECTED[tid])
@@ -67,15 +75,56 @@ def test_theorem_comes_out_as_expected(tid, tmp_path):
             assert c.symbolic.scope.all_sizes
         else:
             assert not c.symbolic.scope.all_sizes and set(c.symbolic.scope.sizes) == scope
-    assert report.numeric.verdict == "confirmed"
-    assert report.numeric.satisfied > 0
-    assert report.numeric.max_ratio < 0.1  # at least 10x inside the tolerance
-    # mutants only need refuting: a short shrink keeps the suite fast (compiles dominate)
-    mutants = run_theorem(thm, faces=("mutants",), budget=MUTANT_BUDGET, out_dir=tmp_path).mutants
-    assert all(m.refuted for m in mutants)
-    for m in mutants:  # a mutant's wrong claim is refuted exactly, and that claim is the mutant's property
+    n = report.numeric
+    assert n.verdict == "confirmed"
+    assert n.nontrivial >= thm.min_nontrivial  # confirmed on instances outside every trivial regime
+    assert n.max_ratio < 0.1  # at least 10x inside the tolerance
+    assert n.coverage["covered"] == n.coverage["structures"]  # the whole small scope got its batch
+    if thm.scope:
+        assert n.coverage["structures"] == len(thm.scope)
+        depths = {len(r["structure"]["layers"]) for r in n.structures if r["nontrivial"] > 0}
+        assert depths == {1, 2, 3}  # depth 3 is searched, and on non-trivial instances
+    assert all(m.refuted for m in report.mutants)
+    for m in report.mutants:  # a mutant's wrong claim is refuted exactly, and that claim is the mutant's property
         if m.symbolic is not None:
             assert m.refuted_symbolically, m.name
+    if tid == "patel2016.prior-bias-relu":  # orthogonality is necessary: the witness's columns are not orthogonal
+        (ab,) = report.ablations
+        assert ab.assumption == "orthogonal_columns" and ab.verdict == "necessary"
+        cx = ab.search.counterexample
+        assert cx.real and cx.structure["n"] >= 2  # one column is always orthogonal to itself
+        lam = np.asarray(cx.instance["Lambda"])
+        assert abs(float(lam[:, 0] @ lam[:, 1])) > 0
+        assert sum(np.asarray(v).size for v in cx.instance.values()) <= 16
+    if tid == "patel2016.deep-maxsum-convnet":  # (H3) is necessary, with a small witness that really violates it
+        (ab,) = report.ablations
+        assert ab.assumption == "nonnegative_templates" and ab.verdict == "necessary"
+        cx = ab.search.counterexample
+        assert cx.real and cx.residual >= 0.5
+        upper = [cx.instance["mu"]] + [v for k, v in cx.instance.items() if k.startswith("G") and k != "G1"]
+        assert any((np.asarray(u) < 0).any() for u in upper)
+        assert sum(np.asarray(v).size for v in cx.instance.values()) <= 6
+
+
+def test_the_trivial_regime_takes_draws_and_is_what_it_says():
+    """joint_map_zero holds exactly when every class's joint max is 0; then the forward pass is 0 too
+    (under H3), so such instances test nothing: the verdict counts the others."""
+    thm = FAMILY["patel2016.deep-maxsum-convnet"]
+    (regime,) = thm.trivial
+    s = Structure(T.with_widths({"layers": ((2, 1), (1, 2)), "D0": 2, "C": 2}))
+    xs = batch_sampler(thm.sample)(s, 5, 256)
+    hits = 0
+    for i in range(256):
+        x = {k: np.asarray(v)[i] for k, v in xs.items()}
+        if not bool(thm.assumptions[0].holds(s, x)):
+            continue
+        brute = np.asarray(M.brute_force_scores(T._gammas(s, x), x["mu"], x["I"], s.layers))
+        trivial = bool(regime.holds(s, x))
+        assert trivial == bool((brute == 0).all())
+        if trivial:
+            hits += 1
+            assert np.all(np.asarray(T._forward_scores(s, x)) == 0)
+    assert 0 < hits < 256
 
 
 def test_the_stated_non_theorem_is_refuted(tmp_path):
@@ -87,38 +136,23 @@ def test_the_stated_non_theorem_is_refuted(tmp_path):
     assert cx.structure["C"] >= 2  # one class cannot disagree with itself
 
 
-def test_push_max_chain_checks_at_depth_two_and_needs_h3():
-    """The layer-by-layer chain of P5 at depth 2 (K1 = 2, K2 = 1, every P1, P2, D0, C) checks; with a
-    signed Gamma_2 and template the same chain fails (the weights of layer 1 are no longer >= 0) and
-    the claim is refuted exactly. (Not attached to the theorem: see the module docs.)"""
-    ok = check_derivation(T.push_max_derivation(((2, None), (1, None))))
-    assert ok.verdict == "proved" and dict(ok.scope.sizes[0]) == {"depth": 2, "K1": 2, "K2": 1}
-    assert set(ok.scope.symbols) == {"C", "D0", "P1", "P2"}
+def test_the_push_max_chain_needs_h3():
+    """With a signed Gamma_2 and template the same depth-2 chain fails (the weights of layer 1 are no
+    longer >= 0) and the claim is refuted exactly."""
     signed = check_derivation(T._push_max_derivation(T._Net(((2, None), (1, None)), signed=True)))
     assert signed.verdict == "refuted" and signed.witness
     assert "nonnegative" in signed.gap
 
 
-def test_orthogonality_is_necessary_for_the_biased_relu(tmp_path):
-    report = run_theorem(FAMILY["patel2016.prior-bias-relu"], faces=("ablate",), budget=SMALL, out_dir=tmp_path)
-    (ab,) = report.ablations
-    assert ab.assumption == "orthogonal_columns" and ab.verdict == "necessary"
-    cx = ab.search.counterexample
-    assert cx.real and cx.structure["n"] >= 2  # one column is always orthogonal to itself
-    lam = cx.instance["Lambda"]
-    assert abs(float(lam[:, 0] @ lam[:, 1])) > 0  # the witness's columns really are not orthogonal
-    assert sum(v.size for v in cx.instance.values()) <= 16
-
-
-def test_nonnegative_templates_are_necessary_with_a_small_witness(tmp_path):
-    report = run_theorem(FAMILY["patel2016.deep-maxsum-convnet"], faces=("ablate",), budget=SMALL, out_dir=tmp_path)
-    (ab,) = report.ablations
-    assert ab.assumption == "nonnegative_templates" and ab.verdict == "necessary"
-    cx = ab.search.counterexample
-    assert cx.real and cx.residual >= 0.5
-    upper = [cx.instance["mu"]] + [v for k, v in cx.instance.items() if k.startswith("G") and k != "G1"]
-    assert any((u < 0).any() for u in upper)  # the witness really violates (H3)
-    assert sum(v.size for v in cx.instance.values()) <= 6
+def test_a_claim_whose_inner_max_reads_the_outer_latents_is_evaluated():
+    """The cross-check evaluates max_b max_a (a b[a] w) by enumeration: the inner max reads an entry
+    the outer max optimises (as the deep claims do): 2 x 2 x 2 assignments, best 3 (a = 1, b[1] = 1)."""
+    a, b, w = sp.Symbol("a", integer=True), sp.IndexedBase("b"), sp.IndexedBase("w")
+    e = MaxOver(MaxOver(b[a] * w[a], (a, 0, 1)), (b, [0, 1]))
+    ev = Evaluator({}, Structure({}), {"w": np.array([-2.0, 3.0])})
+    assert ev(e, {}) == 3.0
+    e_min = MaxOver(MaxOver(-b[a] * w[a], (a, 0, 1)), (b, [0, 1]))  # b = 0 everywhere gives 0
+    assert ev(e_min, {}) == 2.0  # a = 0, b[0] = 1: -(-2)
 
 
 def test_h3_allows_a_signed_first_dictionary_and_image():

@@ -685,7 +685,8 @@ def prior_instance(rng, s):
     owner = np.arange(D) % n
     disjoint = xp.where(owner[:, None] == np.arange(n)[None, :], g[:, None], 0.0)
     v = rng.normal(D)
-    H = xp.eye(D) - 2.0 * xp.outer(v, v) / xp.sum(v * v)
+    vv = xp.sum(v * v)  # v = 0 (a guided or shrunk draw can reach it) gives H = I, still orthogonal
+    H = xp.eye(D) - 2.0 * xp.outer(v, v) / xp.where(vv > 0, vv, 1.0)
     householder = H[:, :n] * rng.reals(n)[None, :]
     generic = rng.reals((D, n))
     Lam = xp.where(mode == 0, disjoint, xp.where(mode == 1, householder, generic))

@@ -327,6 +327,13 @@ def crosscheck(theorem: Theorem, derivation: Derivation | Derivations, scope: Sc
             found = _structure_of_size(theorem, m.size)
             if found is not None:
                 candidates.append(found)
+    # each member's first structure goes first, so the cap on structures never leaves a member out
+    first: list[Structure] = []
+    for m in members:
+        match = next((s for s in candidates if _matches(m.size, s)), None)
+        if match is not None and match not in first:
+            first.append(match)
+    candidates = first + [s for s in candidates if s not in first]
     result = CrossCheck("agrees")
     uncovered = []
     evaluator = batch_evaluator(prop, theorem.sample, theorem.assumptions, theorem.tolerance)

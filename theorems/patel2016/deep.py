@@ -15,8 +15,31 @@ over paths (Patel et al.; formalisations P4, P5, P6).
   to a pixel, of the product of the weights along the path.
 
 The model (rendering, forward pass, brute-force joint MAP, paths) is :mod:`verify.models.drmm`.
-Brute force: every joint latent configuration is enumerated, at most 1024 of them here
+Brute force: every joint latent configuration is enumerated, at most 2048 of them here
 (``prod_l 2^(K_l P_l) P_l^(K_l)``, see ARCHS); switch priors: 2^n settings, n <= 3.
+
+What the symbolic face proves (the engine computes each scope; every claim is cross-checked
+against the property on drawn instances):
+
+* P4, both components (the max and its maximiser): for all n and D. The orthogonality of the
+  columns is the one premise not derived: the claim's log p(I, a) is written in Gram form without
+  the cross terms, which is its value exactly when the columns are orthogonal.
+* P5 ``value``: for each class, one chain per depth. Depth 1 for every K1, P1, D0, C. Depths 2
+  and 3 at each pattern of unit counts (K_1, ..., K_L) in ARCHS, for every P_l, D0, C: the
+  layer-by-layer argument (fix the latents above layer l; layer l is one convnet layer weighted by
+  z_l >= 0; exchange the finite sums over units to reach layer l + 1's objective with input u_l) is
+  the chain itself, not prose. The exchange of sums is checked by writing them out, so K_l is
+  explicit above depth 1; an induction over an arbitrary depth L is not checked. The ``class``
+  component (argmax over classes attains the joint MAP) is tested, not derived.
+* ``deep-maxsum-lower-bound`` ``attained`` (the bottom-up latents render the forward value): for
+  each pattern of window sizes (P_1, P_2) of the architectures of depth 1 and 2 (the first
+  maximiser is written per slot), every K_l, D0, C. Depth 3 is tested, not derived (its chains
+  check, but SymPy needs minutes for them). The ``bound`` component is tested, not derived.
+* P6: depth 1 for every K1, P1; each deeper architecture of ARCHS but the last (depths 2 and 3)
+  with all its sums written out.
+
+Trivial regimes (counted apart; a confirmed verdict needs ``min_nontrivial`` instances outside
+them): P5's "joint-MAP value 0 for every class" and the lower bound's "u_L = 0".
 
 Sources: A. B. Patel, Stats 385 lecture (2017), slides "Deep Rendering Mixture Model",
 "Max-Sum Inference ... push the max to the right", "The Sum-over-Paths Formulation",
@@ -27,8 +50,6 @@ The statements are this project's formalisation (formalisations P4-P6).
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import sympy as sp
 from hypothesis import strategies as st
@@ -36,19 +57,10 @@ from hypothesis import strategies as st
 from theorems.patel2016.layer import CONVENTIONS as LAYER_CONVENTIONS
 from theorems.sources import PATEL
 from verify import (
-    Assumption,
-    Cases,
-    Derivation,
-    Equal,
-    Monotone,
-    Mutant,
-    Separable,
-    Theorem,
-    Tolerance,
-    residual,
-    up_to,
-    xp,
+    Algebra, Assumption, Cases, Claim, Derivation, Fact, Lemma, MaxOver, MaxSum, Monotone, Mutant, Regime, Theorem,
+    TheoremError, Tolerance, Unfold, at_most, backwards, eq, residual, xp,
 )
+from verify.symbolic import Derivations
 from verify.models import drmm as M
 
 CONVENTIONS = (
@@ -60,17 +72,37 @@ SOURCE = PATEL.with_conventions(CONVENTIONS)
 # ----------------------------------------------------------------------------- architectures
 
 #: ((K_1, P_1), ..., (K_L, P_L)) from the image up, with their joint configuration counts:
-#: 2, 8, 64, 4 (the L = 1, K = 2 witness shape), 32, 512, 16, 192, 128. At most 1024 is allowed.
+#: 2, 8, 64, 4 (the L = 1, K = 2 witness shape), 32, 512, 16, 192, 128, 2048. The brute force allows
+#: M.MAX_CONFIGURATIONS (4096); the last, depth-3 architecture has a window of two slots in every
+#: layer but the second and takes 2048 (about 1 ms per instance).
 ARCHS = (
     ((1, 1),), ((1, 2),), ((2, 2),), ((2, 1),),
     ((2, 1), (1, 2)), ((2, 2), (1, 2)), ((2, 1), (2, 1)), ((3, 1), (1, 3)),
-    ((2, 1), (2, 1), (1, 2)),
+    ((2, 1), (2, 1), (1, 2)), ((2, 2), (2, 1), (1, 2)),
 )
-assert max(M.configurations(a) for a in ARCHS) <= 1024
+assert max(M.configurations(a) for a in ARCHS) <= M.MAX_CONFIGURATIONS
+
+
+
+def with_widths(structure):
+    """The structure with its architecture's integer sizes as fields of their own (``depth``,
+    ``K1``, ``P1``, ...): a derivation's explicit sizes are structure fields, and a layer tuple
+    cannot be one."""
+    out = dict(structure)
+    out["depth"] = len(structure["layers"])
+    for l, (K, P) in enumerate(structure["layers"], start=1):
+        out[f"K{l}"], out[f"P{l}"] = K, P
+    return out
+
 
 DEEP_STRUCTURE = st.fixed_dictionaries(
     {"layers": st.sampled_from(ARCHS), "D0": st.integers(1, 3), "C": st.integers(1, 3)}
-)
+).map(with_widths)
+
+#: the small scope every search of the DEEP_STRUCTURE theorems covers first: each architecture (both
+#: depth-3 ones included) with one pixel and one class, and with three pixels and two classes (the
+#: class decision needs C >= 2); 20 structures, so a budget of 40 batches covers them all
+DEEP_SCOPE = [with_widths({"layers": a, "D0": d0, "C": c}) for d0, c in ((1, 1), (3, 2)) for a in ARCHS]
 
 
 def _gammas(s, x):
@@ -94,6 +126,20 @@ def signed_instance(rng, s):
     """Every dictionary and template signed (p_nonneg = 0): (H3) fails almost surely."""
     return deep_instance(rng, s, p_nonneg=0.0)
 
+
+JOINT_MAP_ZERO = Regime(
+    "joint_map_zero",
+    "the joint-MAP value max_g <mu_cg, I> is 0 for every class (every configuration scores <= 0; all "
+    "switches off scores 0), so under (H3) both sides are 0",
+    lambda s, x: xp.all(M.brute_force_scores(_gammas(s, x), x["mu"], x["I"], s.layers) == 0),
+)
+
+FORWARD_ZERO = Regime(
+    "forward_pass_zero",
+    "u_L = 0: the forward value is 0 for every class, below a joint max that includes the all-off "
+    "configuration (value 0), and attained by switches that are all off",
+    lambda s, x: xp.all(M.forward(_gammas(s, x), x["I"], s.layers) == 0),
+)
 
 NONNEG_TEMPLATES = Assumption(
     "nonnegative_templates",
@@ -145,58 +191,369 @@ def _forward_with(layer_op, top_op=None):
     return forward
 
 
-# ----------------------------------------------------------------------------- P5 derivation
+# ----------------------------------------------------------------------------- the DRMM in SymPy
+#
+# Layer l (1..L, from the image up) has K_l units, P_l slots per unit's window, a dictionary G_l
+# (instance array "G<l>", entry [i, P_l j + tau]: input i of the layer below, slot tau of unit j),
+# switches a_l[j, tau] and translations t_l[j] (the optimised latents: a 2-D name for the K_l P_l
+# switches, slot tau of window j is position P_l j + tau). Unit indices: j_l for layer l, d for
+# the pixels (layer 0, D0 of them). A size that a derivation leaves symbolic is an integer Symbol
+# named like the structure field it binds to (K1, P2, D0, C, ...); an explicit one is an int.
 
-_a, _t, _zI, _uI = sp.IndexedBase("a"), sp.IndexedBase("t"), sp.IndexedBase("z"), sp.IndexedBase("u")
-_j = sp.Symbol("j", integer=True)
-_c, _w, _w0, _w1 = sp.symbols("c w w0 w1", real=True)
-_zeta, _m = sp.symbols("zeta m", nonnegative=True)
-_u0, _u1 = sp.symbols("u0 u1", real=True)
-_gam = sp.Symbol("gamma", real=True)
-
-
-def _two_layer_instance(G2):
-    """Layer 1: K1 = 2 units, P1 = 1 (u = Gamma_1^T I = (u0, u1), signed); layer 2: K2 = 1 unit,
-    a window of P2 = 2 slots with dictionary G2 (2 x 2), template mu = 1. Left: the max over all
-    2^2 * 2^2 * 2 joint latents (a1, a2, t2) of <Lambda_g1 Lambda_g2 mu, I>; right: the forward pass."""
-    lhs = sp.Max(*[a2[t2] * (G2[0, t2] * a1[0] * _u0 + G2[1, t2] * a1[1] * _u1)
-                   for a1 in itertools.product([0, 1], repeat=2) for a2 in itertools.product([0, 1], repeat=2)
-                   for t2 in (0, 1)])
-    r0, r1 = sp.Max(_u0, 0), sp.Max(_u1, 0)
-    rhs = sp.Max(sp.Max(G2[0, 0] * r0 + G2[1, 0] * r1, 0), sp.Max(G2[0, 1] * r0 + G2[1, 1] * r1, 0))
-    return lhs, rhs
+_D0 = sp.Symbol("D0", integer=True, positive=True)
+_C = sp.Symbol("C", integer=True, positive=True)
+_cls = sp.Symbol("c", integer=True)  # the class: every claim holds for each entry c of the score vector
+_Iimg = sp.IndexedBase("I", real=True)
+_ZETA = sp.IndexedBase("zeta", nonnegative=True)  # a fact's non-negative weights (instantiated per layer)
+_V, _W = sp.IndexedBase("v"), sp.IndexedBase("w")  # a fact's input vector and upper weights
+_zeta_s, _w_s = sp.Symbol("zeta", nonnegative=True), sp.Symbol("w")
+_y = sp.Symbol("y", real=True)
 
 
-def _chain_instance():
-    """Layer 1: K1 = 1, P1 = 2 (u = (u0, u1)); layer 2: K2 = P2 = 1 with a signed scalar
-    dictionary gamma; mu = 1. Max over all 2^2 * 2 * 2 latents vs the forward pass."""
-    lhs = sp.Max(*[a2 * _gam * a1[t1] * (_u0, _u1)[t1]
-                   for a1 in itertools.product([0, 1], repeat=2) for t1 in (0, 1) for a2 in (0, 1)])
-    rhs = sp.Max(_gam * sp.Max(sp.Max(_u0, 0), sp.Max(_u1, 0)), 0)
-    return lhs, rhs
+class _Net:
+    """One architecture for the derivations: ``widths[l-1] = (K_l, P_l)``, each an int (explicit)
+    or None (symbolic, the Symbol ``K<l>`` / ``P<l>``); ``signed``: every dictionary and template
+    may be negative (otherwise G_l >= 0 for l >= 2 and mu >= 0, as (H3) says)."""
+
+    def __init__(self, widths, signed=False):
+        self.L = len(widths)
+        self.signed = signed
+        self.K = [None] + [sp.Integer(k) if k is not None else sp.Symbol(f"K{l}", integer=True, positive=True)
+                           for l, (k, _) in enumerate(widths, start=1)]
+        self.P = [None] + [sp.Integer(p) if p is not None else sp.Symbol(f"P{l}", integer=True, positive=True)
+                           for l, (_, p) in enumerate(widths, start=1)]
+        self.mu = sp.IndexedBase("mu", real=True) if signed else sp.IndexedBase("mu", nonnegative=True)
+
+    def size(self):
+        """The explicit sizes, as structure fields."""
+        out = {"depth": self.L}
+        for l in range(1, self.L + 1):
+            for name, v in ((f"K{l}", self.K[l]), (f"P{l}", self.P[l])):
+                if v.is_Integer:
+                    out[name] = int(v)
+        return out
+
+    def G(self, l):
+        return sp.IndexedBase(f"G{l}", real=True) if (l == 1 or self.signed) else sp.IndexedBase(f"G{l}", nonnegative=True)
+
+    @staticmethod
+    def j(l):
+        return sp.Symbol(f"j{l}" if l else "d", integer=True)
+
+    @staticmethod
+    def tau(l):
+        return sp.Symbol(f"tau{l}", integer=True)
+
+    @staticmethod
+    def a(l):
+        return sp.IndexedBase(f"a{l}", nonnegative=True)  # values {0, 1}
+
+    @staticmethod
+    def t(l):
+        return sp.IndexedBase(f"t{l}", integer=True)
+
+    def width(self, l):
+        return _D0 if l == 0 else self.K[l]
+
+    def latents(self, l):
+        return (self.a(l), [0, 1]), (self.t(l), 0, self.P[l] - 1)
+
+    def filt(self, l, j, tau, v):
+        """(G_l^T v)[P_l j + tau] = sum_i G_l[i, P_l j + tau] v(i)."""
+        i = self.j(l - 1)
+        return sp.Sum(self.G(l)[i, self.P[l] * j + tau] * v(i), (i, 0, self.width(l - 1) - 1))
+
+    def u(self, l, j):
+        """The forward pass: u_0 = I, u_l[j] = max_tau ReLU((G_l^T u_{l-1})[P_l j + tau])."""
+        if l == 0:
+            return _Iimg[j]
+        tau = self.tau(l)
+        return MaxOver(sp.Max(self.filt(l, j, tau, lambda i: self.u(l - 1, i)), 0), (tau, 0, self.P[l] - 1))
+
+    def top(self, c, v):
+        """<mu_c, v_L> = sum_j mu[c, j] v(j)."""
+        j = self.j(self.L)
+        return sp.Sum(self.mu[c, j] * v(j), (j, 0, self.K[self.L] - 1))
+
+    def forward(self, c):
+        return self.top(c, lambda j: self.u(self.L, j))
+
+    def down(self, l, j, w):
+        """(Lambda_{g_{l+1}} w)[j] = sum_k G_{l+1}[j, P k + t[k]] a[k, t[k]] w(k): one layer rendered top-down."""
+        k, t = self.j(l + 1), self.t(l + 1)
+        return sp.Sum(self.G(l + 1)[j, self.P[l + 1] * k + t[k]] * self.a(l + 1)[k, t[k]] * w(k),
+                      (k, 0, self.K[l + 1] - 1))
+
+    def z(self, l, j, c):
+        """z_l = Lambda_{g_{l+1}} ... Lambda_{g_L} mu_c: what layer l's units are weighted by."""
+        if l == self.L:
+            return self.mu[c, j]
+        return self.down(l, j, lambda k: self.z(l + 1, k, c))
+
+    def layer_score(self, l, zeta, v):
+        """<Lambda_{g_l} zeta, v> = sum_j zeta(j) a_l[j, t_l[j]] (G_l^T v)[P_l j + t_l[j]]."""
+        j, t = self.j(l), self.t(l)
+        return sp.Sum(zeta(j) * self.a(l)[j, t[j]] * self.filt(l, j, t[j], v), (j, 0, self.K[l] - 1))
+
+    def wrap(self, e, above):
+        """max over the latents of layers above+1 .. L (layer above+1 innermost) of e."""
+        for l in range(above + 1, self.L + 1):
+            e = MaxOver(e, *self.latents(l))
+        return e
+
+    def objective(self, c):
+        """max over every latent of every layer of <mu_cg, I> = <Lambda_{g_1} z_1, I>."""
+        return self.wrap(self.layer_score(1, lambda j: self.z(1, j, c), lambda i: _Iimg[i]), 0)
 
 
-_G2 = sp.Matrix(2, 2, sp.symbols("g00 g01 g10 g11", nonnegative=True))
-_a2s = sp.symbols("b0 b1", nonnegative=True)  # switches of layer 2, as non-negative reals
+def _layer_fact(net, l):
+    """Patel2016.render-layer-convnet for layer l with weights zeta >= 0 and input v (the image for
+    l = 1): max over a_l, t_l of <Lambda_{g_l} zeta, v> = sum_j zeta_j max_tau ReLU((G_l^T v)[P_l j + tau])."""
+    v = (lambda i: _Iimg[i]) if l == 1 else (lambda i: _V[i])
+    j, tau = net.j(l), net.tau(l)
+    filt = net.filt(l, j, tau, v)
+    relu = Fact(f"relu_scale_{l}", Claim(sp.Max(_zeta_s * _w_s, 0), "==", _zeta_s * sp.Max(_w_s, 0)),
+                [eq(_zeta_s * sp.Max(_w_s, 0), Cases([_zeta_s, _w_s], "ReLU is positively homogeneous"))])
+    lhs = MaxOver(net.layer_score(l, lambda k: _ZETA[k], v), *net.latents(l))
+    rhs = sp.Sum(_ZETA[j] * MaxOver(sp.Max(filt, 0), (tau, 0, net.P[l] - 1)), (j, 0, net.K[l] - 1))
+    t = net.t(l)
+    chain = [
+        eq(sp.Sum(MaxOver(_ZETA[j] * net.a(l)[j, t[j]] * net.filt(l, j, t[j], v), *net.latents(l)), (j, 0, net.K[l] - 1)),
+           MaxSum(f"term j reads only unit j's switches a{l}[j, .] and translation t{l}[j]")),
+        eq(sp.Sum(MaxOver(sp.Max(0, _ZETA[j] * filt), (tau, 0, net.P[l] - 1)), (j, 0, net.K[l] - 1)),
+           Unfold("t_j is one variable tau; the switch at the chosen slot takes the values 0 and 1")),
+        eq(sp.Sum(MaxOver(_ZETA[j] * sp.Max(filt, 0), (tau, 0, net.P[l] - 1)), (j, 0, net.K[l] - 1)),
+           Lemma(relu.name, "in every unit and slot", at={_zeta_s: _ZETA[j], _w_s: filt})),
+        eq(rhs, Monotone(lambda w: _ZETA[j] * w, "zeta_j >= 0: w -> zeta_j w is non-decreasing")),
+    ]
+    return relu, Fact(f"layer_{l}", Claim(lhs, "==", rhs), chain,
+                      why=f"layer {l} is one convnet layer (patel2016.render-layer-convnet)")
 
-_PUSH_MAX_STEPS = [
-    Separable(_zI[_j] * _a[_j, _t[_j]] * _uI[_j, _t[_j]], optimise=[_a, _t], index=_j,
-              why="fix the latents of layers 2..L; z = Lambda_g2 ... Lambda_gL mu_c is then fixed and "
-                  "<Lambda_g1 z, I> = sum_j z_j a1[j, t_j] u[j, t_j] with u = Gamma_1^T I: push max_g1 right, "
-                  "window by window"),
-    Cases(sp.Max(0 * _c, 1 * _c), sp.Max(_c, 0), [_c], why="max over one switch is ReLU (patel2016.switch-relu)"),
-    Cases(sp.Max(_zeta * _w, 0), _zeta * sp.Max(_w, 0), [_zeta, _w],
-          why="(H3) z_j >= 0 leaves the ReLU: ReLU(z_j w) = z_j ReLU(w)"),
-    Monotone(_zeta * _w, _w, why="z_j >= 0: max over the window's translations of z_j ReLU(u) = z_j MaxPool(ReLU(u))"),
-    Cases(_G2[0, 0] * _a2s[0] * _m, 0, [], relation=">=",
-          why="(H3) z = Gamma_2 M_a2 T_t2 mu has entries sum Gamma_2[i,k] a_k mu_j >= 0: products of "
-              "non-negative factors (M_a and T_t are 0/1), so the step above applies for every upper latent"),
-    Cases(sp.Max(_m * _w0, _m * _w1), _m * sp.Max(_w0, _w1), [_m, _w0, _w1],
-          why="positive homogeneity: a template scale m >= 0 leaves the outer max (so mu = 1 below is general)"),
-    Cases(*_two_layer_instance(_G2), [_u0, _u1],
-          why="cross-check, depth 2: K1 = 2, P1 = 1 (signed u = Gamma_1^T I), K2 = 1, P2 = 2 with symbolic "
-              "Gamma_2 >= 0, mu = 1: all 32 joint latents vs MaxPool(ReLU(Gamma_2^T ReLU(u)))"),
-]
+
+def _swap_fact(net, l):
+    """<Lambda_{g_{l+1}} w, v> both ways, at explicit K_l, K_{l+1}: sum_j (Lambda w)_j v_j =
+    sum_k w_k a[k, t[k]] (G_{l+1}^T v)[P k + t[k]] (finite sums: exchange the order of summation)."""
+    j = net.j(l)
+    lhs = sp.Sum(net.down(l, j, lambda k: _W[k]) * _V[j], (j, 0, net.K[l] - 1))
+    rhs = net.layer_score(l + 1, lambda k: _W[k], lambda i: _V[i])
+    return Fact(f"swap_{l}", Claim(lhs, "==", rhs),
+                [eq(rhs, Unfold(f"K{l} = {net.K[l]}, K{l + 1} = {net.K[l + 1]}: write out both finite double sums"))],
+                why="<Lambda z, v> = <z, Lambda^T v>")
+
+
+def _lemma_step(prev, fact, at, why):
+    """The link that substitutes ``fact`` (instantiated ``at``) in ``prev``: the expression it reaches."""
+    inst = {sp.sympify(k): sp.sympify(v) for k, v in at.items()}
+    lhs, rhs = fact.claim.lhs.xreplace(inst), fact.claim.rhs.xreplace(inst)
+    nxt = prev.xreplace({lhs: rhs})
+    if nxt == prev:
+        raise TheoremError(f"{fact.name} at {at} does not occur in the expression")
+    return eq(nxt, Lemma(fact.name, why, at=at)), nxt
+
+
+def push_max_derivation(widths, component="value"):
+    """The P5 chain for ``widths = ((K_1, P_1), ...)`` (an int, or None for a symbolic size): see
+    :func:`_push_max_derivation`. Depth >= 2 needs explicit K_l (the sums over units are exchanged
+    by writing them out)."""
+    return _push_max_derivation(_Net(widths), component)
+
+
+def _push_max_derivation(net, component="value"):
+    """Push the max to the right, layer by layer: with the latents above layer l fixed, layer l is one
+    convnet layer weighted by z_l = Lambda_{g_{l+1}} ... mu_c >= 0 (a fact); exchanging the finite
+    sums then makes the next layer's objective of the same form, with input u_l."""
+    c = _cls
+    facts, chain = [], []
+    prev = net.objective(c)
+    for l in range(1, net.L + 1):
+        relu, layer = _layer_fact(net, l)
+        facts += [relu, layer]
+        at = {_ZETA[net.j(l)]: net.z(l, net.j(l), c)}
+        if l > 1:
+            at[_V[net.j(l - 1)]] = net.u(l - 1, net.j(l - 1))
+        link, prev = _lemma_step(prev, layer, at, f"layer {l} with the latents above it fixed: its weights "
+                                                  f"z_{l} are products of non-negative factors (H3)")
+        chain.append(link)
+        if l < net.L:
+            swap = _swap_fact(net, l)
+            facts.append(swap)
+            at = {_W[net.j(l + 1)]: net.z(l + 1, net.j(l + 1), c), _V[net.j(l)]: net.u(l, net.j(l))}
+            link, prev = _lemma_step(prev, swap, at, f"<z_{l}, u_{l}> = <Lambda_(g_{l + 1}) z_{l + 1}, u_{l}>: "
+                                                     f"layer {l + 1}'s objective, input u_{l}")
+            chain.append(link)
+    claim = Claim(net.objective(c), "==", net.forward(c))
+    return Derivation(claim=claim, chain=chain, facts=facts, component=component, size=net.size(),
+                      entries=(c, 0, _C - 1))
+
+
+# --- the bottom-up latents of the forward pass (patel2016.deep-maxsum-lower-bound, "attained")
+
+_OMEGA = sp.IndexedBase("omega")  # one window's filter values, slots 0..P-1
+
+
+def _first_argmax(ws):
+    """[tau is the first maximiser of ws], for each tau, with H(x, 1) = [x >= 0]."""
+    out, before = [], sp.Integer(0)
+    for k, w in enumerate(ws[:-1]):
+        here = sp.Mul(*[sp.Heaviside(w - o, 1) for o in ws[k + 1:]])
+        here = (1 - before) * here if k else here
+        out.append(here)
+        before = before + here
+    return out + [1 - before]
+
+
+def _chosen(ws, values=None):
+    """One unit under the bottom-up latents: its switch a_hat = [w > 0] (H(x, 0) = [x > 0]) and the
+    value at the first maximiser t_hat of its window's filter values ``ws``; ``values`` (default ws) are
+    what the chosen slot passes up: sum_tau [tau = t_hat] [w_tau > 0] values_tau."""
+    values = ws if values is None else values
+    return sp.Add(*[e * sp.Heaviside(w, 0) * v for e, w, v in zip(_first_argmax(ws), ws, values)])
+
+
+def _pick_fact(name, P, tau):
+    """y a_hat w_that = y max_tau ReLU(w_tau) for every weight y and window of P slots: the bottom-up
+    latents pick the window's MaxPool(ReLU(.))."""
+    ws = [_OMEGA[k] for k in range(P)]
+    pooled = _y * MaxOver(sp.Max(_OMEGA[tau], 0), (tau, 0, P - 1))
+    return Fact(name, Claim(_y * _chosen(ws), "==", pooled), [
+        eq(_y * sp.Max(0, *ws), Cases(ws, "every order of the window's values and 0")),
+        eq(pooled, Unfold("the max over the window's P slots")),
+    ], why="[w_that > 0] w_that = max_tau ReLU(w_tau) for the first maximiser t_hat")
+
+
+def _attained_derivation(net):
+    """The latents the bottom-up pass picks (a_hat_l = [w_l > 0], t_hat_l the first maximiser of
+    w_l = G_l^T u_{l-1} in each window, u the forward pass) render, for each class, the score
+    mu_c^T Lambda_hat_L^T ... Lambda_hat_1^T I; it is the forward value. Chain: substitute the pick
+    fact unit by unit from the image up (once the layers below are the forward pass, each unit's
+    rendered value is a_hat w_that); each use names the weight the unit is multiplied by and
+    instantiates the window's values omega[tau] with the unit's filter values, the same for a
+    symbolic and an explicit slot."""
+    c = _cls
+
+    def hat(l, j):  # Lambda_hat_l^T ... Lambda_hat_1^T I at unit j of layer l
+        if l == 0:
+            return _Iimg[j]
+        P = int(net.P[l])
+        ws = [net.filt(l, j, tau, lambda i: net.u(l - 1, i)) for tau in range(P)]
+        return _chosen(ws, [net.filt(l, j, tau, lambda i: hat(l - 1, i)) for tau in range(P)])
+
+    facts = [_pick_fact(f"pick_{l}", int(net.P[l]), net.tau(l)) for l in range(1, net.L + 1)]
+    claim = Claim(net.top(c, lambda j: hat(net.L, j)), "==", net.forward(c))
+    prev, chain = claim.lhs, []
+    for l in range(1, net.L + 1):
+        j, P, fact, tau = net.j(l), int(net.P[l]), facts[l - 1], net.tau(l)
+        below = lambda i: net.u(l - 1, i)  # noqa: E731 - the layers below are already the forward pass
+        at = {_OMEGA[tau]: net.filt(l, j, tau, below), **{_OMEGA[k]: net.filt(l, j, k, below) for k in range(P)}}
+        if l == net.L:
+            weights = [net.mu[c, j]]
+        else:
+            k = net.j(l + 1)
+            weights = [net.G(l + 1)[j, net.P[l + 1] * k + s] for s in range(int(net.P[l + 1]))]
+        for y in weights:
+            link, prev = _lemma_step(prev, fact, {_y: y, **at}, f"layer {l}: each unit's bottom-up latents pick its "
+                                                                f"MaxPool(ReLU(.)), weight {y}")
+            chain.append(link)
+    return Derivation(claim=claim, chain=chain, facts=facts, component="attained", size=net.size(),
+                      entries=(c, 0, _C - 1))
+
+
+# --- renderings as sums over paths (patel2016.paths-sum): the latents are the instance's arrays
+
+_x = sp.Symbol("x", integer=True)  # the pixel
+
+
+def _is(t, tau):
+    """[t = tau] for integers, as H(t - tau, 1) H(tau - t, 1) with H(x, 1) = [x >= 0]."""
+    return sp.Heaviside(t - tau, 1) * sp.Heaviside(tau - t, 1)
+
+
+def _path_net(widths):
+    net = _Net(widths, signed=True)
+    net.mu = sp.IndexedBase("mu", real=True)  # one template (a vector) in this theorem
+    net.sw = lambda l: sp.IndexedBase(f"a{l}")  # the switches, flat: slot P_l j + tau
+    net.sh = lambda l: sp.IndexedBase(f"t{l}")  # the translations
+    return net
+
+
+def _render(net, l, i):
+    """(Lambda_{g_l} ... Lambda_{g_L} mu)[i] with Lambda_g z = G M_a T_t z and (T_t z)[P j + tau] =
+    [t_j = tau] z_j: the matrix chain, one layer's finite sums at a time."""
+    if l > net.L:
+        return net.mu[i]
+    j, tau, P = net.j(l), net.tau(l), net.P[l]
+    slot = P * j + tau
+    return sp.Sum(sp.Sum(net.G(l)[i, slot] * net.sw(l)[slot] * _is(net.sh(l)[j], tau) * _render(net, l + 1, j),
+                         (tau, 0, P - 1)), (j, 0, net.K[l] - 1))
+
+
+def _paths(net, x):
+    """The sum over every path (i_L, tau_L, ..., i_1, tau_1) to pixel x of [the path is active:
+    every translation picks its slot, times every switch on it (0/1)] x its weight
+    mu_{i_L} prod_l G_l[i_{l-1}, P_l i_l + tau_l] (i_0 = x)."""
+    term = net.mu[net.j(net.L)]
+    for l in range(1, net.L + 1):
+        j, tau, P = net.j(l), net.tau(l), net.P[l]
+        below = x if l == 1 else net.j(l - 1)
+        slot = P * j + tau
+        term = term * _is(net.sh(l)[j], tau) * net.sw(l)[slot] * net.G(l)[below, slot]
+    for l in range(1, net.L + 1):  # innermost: layer 1's (j_1, tau_1); the path's top end outermost
+        j, tau, P = net.j(l), net.tau(l), net.P[l]
+        term = sp.Sum(sp.Sum(term, (tau, 0, P - 1)), (j, 0, net.K[l] - 1))
+    return term
+
+
+def _paths_derivation(net):
+    x = _x
+    lhs, rhs = _render(net, 1, x), _paths(net, x)
+    if all(net.K[l].is_Integer and net.P[l].is_Integer for l in range(1, net.L + 1)):
+        link = eq(rhs, Unfold("every sum is finite: write both out; the products are the same"))
+    else:
+        link = eq(rhs, Algebra("one layer: the rendering's double sum is the sum over its paths"))
+    return Derivation(claim=Claim(lhs, "==", rhs), chain=[link], size=net.size(), entries=(x, 0, _D0 - 1))
+
+
+
+
+# ----------------------------------------------------------------------------- P5, P6 derivations
+
+
+def _distinct(patterns):
+    return list(dict.fromkeys(patterns))
+
+
+def _unit_counts(archs):
+    """The distinct unit counts (K_1, ..., K_L) of the architectures deeper than one layer."""
+    return _distinct(tuple(K for K, _ in a) for a in archs if len(a) > 1)
+
+
+#: P5 (value), one chain per depth: depth 1 for every K1, P1; depths 2 and 3 at each pattern of
+#: unit counts in ARCHS, every P_l (the chain exchanges the finite sums over units by writing them
+#: out, so K_l must be explicit there). Each is the layer-by-layer argument written as a chain.
+_DEEP_NETS = [_Net(((None, None),))] + [_Net([(K, None) for K in ks]) for ks in _unit_counts(ARCHS)]
+_DEEP_VALUE = Derivations(tuple(_push_max_derivation(net) for net in _DEEP_NETS))
+#: attained: for each pattern of window sizes of the architectures of depth 1 and 2 (the first
+#: maximiser is written per slot), every K_l. The depth-3 chains (_attained_derivation at P = (1, 1, 2)
+#: or (2, 1, 2)) also check, but take SymPy 40 to 120 s each on a shared 2-core machine: depth 3 is tested
+_ATTAINED_NETS = [_Net([(None, P) for P in ps], signed=True)
+                  for ps in _distinct(tuple(P for _, P in a) for a in ARCHS if len(a) <= 2)]
+#: P6: depth 1 for every K1, P1; deeper, each architecture of ARCHS but the last (all its sums written
+#: out; the last, added for the brute force at depth 3, is tested: one more chain costs ~11 s of SymPy)
+_PATH_NETS = [_path_net(((None, None),))] + [_path_net(a) for a in ARCHS[:-1] if len(a) > 1]
+_ATTAINED = Derivations(tuple(_attained_derivation(net) for net in _ATTAINED_NETS))
+_PATHS = Derivations(tuple(_paths_derivation(net) for net in _PATH_NETS))
+
+
+def _depth_one_mutant(sign=1, rel="==", signed=False, component="value"):
+    """A wrong depth-1 claim for a mutant (no chain: the engine looks for an exact point where it
+    fails): max_g <sign mu_cg, I> rel <sign mu_c, u_1>, for every K1, P1, D0 and class."""
+    net, c = _Net(((None, None),), signed=signed), _cls
+    lhs = MaxOver(net.layer_score(1, lambda j: sign * net.mu[c, j], lambda i: _Iimg[i]), *net.latents(1))
+    return Derivation(claim=Claim(lhs, rel, net.top(c, lambda j: sign * net.u(1, j))), component=component,
+                      size=net.size(), entries=(c, 0, _C - 1))
+
+
+
 
 # ----------------------------------------------------------------------------- P5 theorems
 
@@ -219,9 +576,11 @@ deep_maxsum = Theorem(
     sample=deep_instance,
     tolerance=DEEP_TOLERANCE,
     assumptions=[NONNEG_TEMPLATES],
+    trivial=[JOINT_MAP_ZERO],
+    scope=DEEP_SCOPE,
     uses=["patel2016.render-layer-convnet", "patel2016.switch-relu", "patel2016.translation-maxpool",
           "patel2016.maxpool-relu-commute"],
-    derivation=Derivation(scope=up_to(2), steps=_PUSH_MAX_STEPS),
+    derivation=_DEEP_VALUE,  # the "class" component is tested, not derived (an argmax over classes)
     mutants=[
         Mutant("no_relu", "u_l = MaxPool(Gamma_l^T u_{l-1}) (ReLU dropped)",
                _deep_claim(_forward_with(lambda w: xp.max(w, axis=1)))),
@@ -230,10 +589,9 @@ deep_maxsum = Theorem(
         Mutant("relu_only_on_top", "ReLU only in the top layer: u_l = MaxPool(Gamma_l^T u_{l-1}) below",
                _deep_claim(_forward_with(lambda w: xp.max(w, axis=1), lambda w: xp.max(xp.relu(w), axis=1)))),
         Mutant("signed_templates", "the identity holds for templates of either sign (checked on mu -> -mu, "
-                                   "a non-positive template; symbolically with a signed Gamma_2)",
+                                   "a non-positive template; symbolically at depth 1)",
                lambda s, x: _deep_claim()(s, {**x, "mu": -x["mu"]}),
-               derivation=Derivation([Cases(*_chain_instance(), [_gam, _u0, _u1],
-                                            why="depth 2 with a signed gamma: all latents vs the forward pass")])),
+               derivation=_depth_one_mutant(sign=-1)),
     ],
 )
 
@@ -251,9 +609,8 @@ def _lower_bound_claim(forward=M.forward, reverse=False):
         brute = M.brute_force_scores(G, x["mu"], x["I"], s.layers)
         fwd = _forward_scores(s, x, forward)
         scale = M.abs_scale(G, x["mu"], x["I"], s.layers)
-        gap = xp.relu(brute - fwd) if reverse else xp.relu(fwd - brute)
         return {
-            "bound": residual(gap, 0 * gap, scale),
+            "bound": at_most(brute, fwd, scale) if reverse else at_most(fwd, brute, scale),
             "attained": residual(_attained_by_bottom_up(s, x), fwd, scale),
         }
 
@@ -274,26 +631,14 @@ deep_lower_bound = Theorem(
     structure=DEEP_STRUCTURE,
     sample=signed_instance,
     tolerance=DEEP_TOLERANCE,
+    trivial=[FORWARD_ZERO],
+    scope=DEEP_SCOPE,
     uses=["patel2016.deep-maxsum-convnet"],
-    derivation=Derivation(
-        scope=up_to(2),
-        steps=[
-            Cases(sp.Piecewise((1, _w > 0), (0, True)) * _w, sp.Max(_w, 0), [_w],
-                  why="the bottom-up switch a = [w > 0] passes ReLU(w): M_ahat Gamma^T u = ReLU(Gamma^T u)"),
-            Cases(sp.Piecewise((_w0, _w0 >= _w1), (_w1, True)), sp.Max(_w0, _w1), [_w0, _w1],
-                  why="the bottom-up translation (first maximiser) picks the window's max: T_that^T v = MaxPool(v)"),
-            Cases(sp.Max(_w0, _w1), _w0, [_w0, _w1], relation=">=",
-                  why="so u_L = Lambda_ghat_L^T ... Lambda_ghat_1^T I (layer by layer, the two steps above) and "
-                      "<mu_c, u_L> = <mu_c ghat, I> <= max_g <mu_cg, I>: a max is at least any member"),
-            Cases(*_chain_instance(), [_gam, _u0, _u1], relation=">=",
-                  why="cross-check, depth 2 with a signed gamma: max over all 16 latents >= forward pass"),
-        ],
-    ),
+    derivation=_ATTAINED,  # the "bound" component is tested, not derived (module docs)
     mutants=[
         Mutant("upper_bound", "the forward pass is an upper bound: max_g <mu_cg, I> <= <mu_c, u_L>",
                _lower_bound_claim(reverse=True),
-               derivation=Derivation([Cases(*reversed(_chain_instance()), [_gam, _u0, _u1], relation=">=",
-                                            why="forward pass >= max over latents")])),
+               derivation=_depth_one_mutant(rel="<=", signed=True, component="bound")),
         Mutant("sum_pool", "the sum-pool forward pass is a lower bound",
                _lower_bound_claim(_forward_with(lambda w: xp.sum(xp.relu(w), axis=1)))),
         Mutant("abs_forward", "u_l = MaxPool(|Gamma_l^T u_{l-1}|) gives a lower bound",
@@ -319,9 +664,10 @@ signed_class = Theorem(
     sample=signed_instance,
     tolerance=DEEP_TOLERANCE,
     expect="false",
+    scope=DEEP_SCOPE,
     uses=["patel2016.deep-maxsum-lower-bound"],
     # how often the class decision differs, one layer to three (a finding in the certificate)
-    rates_on=[{"layers": layers, "D0": 3, "C": 3} for layers in (((2, 2),), ((2, 2), (1, 2)), ((2, 1), (2, 1), (1, 2)))],
+    rates_on=[with_widths({"layers": layers, "D0": 3, "C": 3}) for layers in (((2, 2),), ((2, 2), (1, 2)), ((2, 1), (2, 1), (1, 2)))],
 )
 
 
@@ -339,7 +685,8 @@ def prior_instance(rng, s):
     owner = np.arange(D) % n
     disjoint = xp.where(owner[:, None] == np.arange(n)[None, :], g[:, None], 0.0)
     v = rng.normal(D)
-    H = xp.eye(D) - 2.0 * xp.outer(v, v) / xp.sum(v * v)
+    vv = xp.sum(v * v)  # v = 0 (a guided or shrunk draw can reach it) gives H = I, still orthogonal
+    H = xp.eye(D) - 2.0 * xp.outer(v, v) / xp.where(vv > 0, vv, 1.0)
     householder = H[:, :n] * rng.reals(n)[None, :]
     generic = rng.reals((D, n))
     Lam = xp.where(mode == 0, disjoint, xp.where(mode == 1, householder, generic))
@@ -407,41 +754,119 @@ ORTHOGONAL = Assumption(
     reason="Householder columns are orthogonal only to rounding (~D eps relative); 1e-13 admits them",
 )
 
-_r, _s2 = sp.Symbol("r", nonnegative=True), sp.Symbol("sigma2", positive=True)
+
+# --- P4 symbolically, for every n and D. The instance's arrays by name: Lambda (D x n), I, z, logit_pi
+# (pi_i = 1/(1 + exp(-logit_pi_i))) and log_sigma2; D = n + extra. The columns' orthogonality is
+# the one premise that is not derived: the claim's left side is log p(I, a) with its squared norm in
+# Gram form *without the cross terms* a_i a_k z_i z_k lambda_i^T lambda_k (i != k), which is its
+# value exactly when the columns are orthogonal (the cross-check compares it with the property's
+# log p(I, a) on instances meeting the assumption).
+
+_Lam, _zw, _logit = (sp.IndexedBase(name, real=True) for name in ("Lambda", "z", "logit_pi"))
+_log_s2 = sp.Symbol("log_sigma2", real=True)
+_sw = sp.IndexedBase("a")  # the switches (optimised)
+_pi, _pd = sp.symbols("i d", integer=True)
+_n, _Dp = sp.symbols("n D", integer=True, positive=True)
+_PRIOR_BIND = {"D": lambda s: s.n + s.extra}
+_s2 = sp.exp(_log_s2)
 
 
-def _prior_explicit(n: int) -> list:
-    """Every a in {0,1}^n: log p(I, a) in Gram form (p_i = <lambda_i, I>, q_i = ||lambda_i||^2,
-    r = ||I||^2, lambda_i^T lambda_j = 0 for i != j) equals const + sum_i a_i (w_i^T I + b_i)."""
-    p, z = sp.symbols(f"p1:{n + 1}", real=True), sp.symbols(f"z1:{n + 1}", real=True)
-    q, pi = sp.symbols(f"q1:{n + 1}", nonnegative=True), sp.symbols(f"pi1:{n + 1}", positive=True)
-    const = -_r / (2 * _s2) + sum(sp.log(1 - pi[i]) for i in range(n))
-    h = [z[i] * p[i] / _s2 - z[i] ** 2 * q[i] / (2 * _s2) + sp.log(pi[i]) - sp.log(1 - pi[i]) for i in range(n)]
-    steps = []
-    for a in itertools.product([0, 1], repeat=n):
-        norm2 = _r - 2 * sum(a[i] * z[i] * p[i] for i in range(n)) + sum(a[i] ** 2 * z[i] ** 2 * q[i] for i in range(n))
-        lhs = -norm2 / (2 * _s2) + sum(a[i] * sp.log(pi[i]) + (1 - a[i]) * sp.log(1 - pi[i]) for i in range(n))
-        steps.append(Equal(lhs, const + sum(a[i] * h[i] for i in range(n)),
-                           why=f"n = {n}, a = {a}: log p(I, a) = const + sum_i a_i (w_i^T I + b_i)"))
-    return steps
+def _log_pi(i):
+    return -sp.log(1 + sp.exp(-_logit[i]))
 
 
-def _gram_expansion() -> Equal:
-    """||I - c1 l1 - c2 l2||^2 = r - 2 sum c_i p_i + sum_ij c_i c_j G_ij, in D = 3 coordinates."""
-    I = sp.symbols("I1:4", real=True)
-    l = [sp.symbols(f"l{i}_1:4", real=True) for i in (1, 2)]
-    c = sp.symbols("c1 c2", real=True)
-    dot = lambda u, v: sum(ui * vi for ui, vi in zip(u, v))
-    lhs = sum((I[k] - c[0] * l[0][k] - c[1] * l[1][k]) ** 2 for k in range(3))
-    rhs = dot(I, I) - 2 * sum(c[i] * dot(l[i], I) for i in range(2)) + sum(
-        c[i] * c[j] * dot(l[i], l[j]) for i in range(2) for j in range(2))
-    return Equal(lhs, rhs, why="Gram form of the squared residual (D = 3, two columns): orthogonality then "
-                               "kills the cross terms c_i c_j lambda_i^T lambda_j, i != j")
+def _log_1mpi(i):
+    return -sp.log(1 + sp.exp(_logit[i]))
 
 
-_h = sp.Symbol("h", real=True)
-_hI = sp.IndexedBase("h")
-_i = sp.Symbol("i", integer=True)
+def _over_pixels(f):
+    return sp.Sum(f(_pd), (_pd, 0, _Dp - 1))
+
+
+def _over_units(f):
+    return sp.Sum(f(_pi), (_pi, 0, _n - 1))
+
+
+def _drive(i):
+    """lambda_i^T I."""
+    return _over_pixels(lambda d: _Lam[d, i] * _Iimg[d])
+
+
+def _sq(i):
+    """||lambda_i||^2."""
+    return _over_pixels(lambda d: _Lam[d, i] ** 2)
+
+
+def _log_joint_sym(a):
+    """log p(I, a) (without the normaliser), its squared norm ||I - sum_i a_i z_i lambda_i||^2 in Gram
+    form for orthogonal columns: ||I||^2 - 2 sum_i a_i z_i lambda_i^T I + sum_i a_i^2 z_i^2 ||lambda_i||^2."""
+    norm2 = (_over_pixels(lambda d: _Iimg[d] ** 2) - 2 * _over_units(lambda i: a(i) * _zw[i] * _drive(i))
+             + _over_units(lambda i: a(i) ** 2 * _zw[i] ** 2 * _sq(i)))
+    return -norm2 / (2 * _s2) + _over_units(lambda i: a(i) * _log_pi(i) + (1 - a(i)) * _log_1mpi(i))
+
+
+_PRIOR_CONST = -_over_pixels(lambda d: _Iimg[d] ** 2) / (2 * _s2) + _over_units(_log_1mpi)
+
+
+def _unit_gain(i):
+    """w_i^T I + b_i = z_i lambda_i^T I / sigma^2 - z_i^2 ||lambda_i||^2 / (2 sigma^2) + log(pi_i / (1 - pi_i))."""
+    return _zw[i] * _drive(i) / _s2 - _zw[i] ** 2 * _sq(i) / (2 * _s2) + _log_pi(i) - _log_1mpi(i)
+
+
+def _unit_term(a, i):
+    """What unit i adds to const for its switch value a: a h_i + (a - a^2) z_i^2 ||lambda_i||^2 / (2 sigma^2)
+    (the second term is 0 for a in {0, 1})."""
+    return a * _unit_gain(i) + (a - a ** 2) * _zw[i] ** 2 * _sq(i) / (2 * _s2)
+
+
+def _regrouped(a):
+    return _PRIOR_CONST + _over_units(lambda i: _unit_term(a(i), i))
+
+
+def _switch(i):
+    return _sw[i]
+
+
+def _a_hat(i):
+    """The maximiser [w_i^T I + b_i > 0]."""
+    return sp.Piecewise((1, _unit_gain(i) > 0), (0, True))
+
+
+_PRIOR_OBJECTIVE = MaxOver(_log_joint_sym(_switch), (_sw, [0, 1]))
+_BIASED_RELUS = _PRIOR_CONST + _over_units(lambda i: sp.Max(_unit_gain(i), 0))
+_REGROUP = Fact("regroup", Claim(_log_joint_sym(_switch), "==", _regrouped(_switch)),
+                [eq(_regrouped(_switch), Algebra("expand; collect the terms of each switch a_i"))],
+                why="log p(I, a) = const + sum_i (a_i h_i + (a_i - a_i^2) k_i)")
+_REGROUP_BACK = Fact("regroup_back", Claim(_regrouped(_switch), "==", _log_joint_sym(_switch)),
+                     [eq(_log_joint_sym(_switch), Algebra("the same identity, read right to left"))])
+_ReLU_PICK = Fact("relu_pick", Claim(sp.Piecewise((_y, _y > 0), (0, True)), "==", sp.Max(_y, 0)),
+                  [eq(sp.Max(_y, 0), Cases([_y], "the sign of y"))], why="[y > 0] y = ReLU(y)")
+_UNIT_MAX = [  # max over the switches of const + sum_i (unit i's term): push the max in, one switch at a time
+    eq(_PRIOR_CONST + MaxOver(_over_units(lambda i: _unit_term(_sw[i], i)), (_sw, [0, 1])),
+       Monotone(lambda w: _PRIOR_CONST + w, "adding the constant (no switch in it) is non-decreasing")),
+    eq(_PRIOR_CONST + _over_units(lambda i: MaxOver(_unit_term(_sw[i], i), (_sw, [0, 1]))),
+       MaxSum("term i reads only the switch a_i")),
+    eq(_BIASED_RELUS, Unfold("a_i takes the values 0 (term 0) and 1 (term h_i)")),
+]
+
+_PRIOR_VALUE = Derivation(
+    component="value", bind=_PRIOR_BIND, facts=[_REGROUP],
+    claim=Claim(_PRIOR_OBJECTIVE, "==", _BIASED_RELUS),
+    chain=[eq(MaxOver(_regrouped(_switch), (_sw, [0, 1])), Lemma("regroup", "under the max, for every a")), *_UNIT_MAX],
+)
+
+_at_hat = {_sw[_pi]: _a_hat(_pi)}
+_PRIOR_ARGMAX = Derivation(
+    component="argmax", bind=_PRIOR_BIND, facts=[_REGROUP, _REGROUP_BACK, _ReLU_PICK],
+    claim=Claim(_log_joint_sym(_switch).xreplace(_at_hat), "==", _PRIOR_OBJECTIVE),
+    chain=[
+        eq(_regrouped(_switch).xreplace(_at_hat), Lemma("regroup", "at a = a_hat", at=_at_hat)),
+        eq(_BIASED_RELUS, Lemma("relu_pick", "in every unit", at={_y: _unit_gain(_pi)})),
+        *backwards(_UNIT_MAX, MaxOver(_regrouped(_switch), (_sw, [0, 1]))),
+        eq(_PRIOR_OBJECTIVE, Lemma("regroup_back", "under the max, for every a")),
+    ],
+)
+
 
 prior_bias = Theorem(
     id="patel2016.prior-bias-relu",
@@ -471,17 +896,7 @@ prior_bias = Theorem(
                               "left out of both sides. Instances store log sigma^2 and logit(pi_i), so every "
                               "float is a valid model (shrinking cannot produce pi = 0 or sigma = 0).",
     uses=["patel2016.switch-relu"],
-    derivation=Derivation(
-        scope=up_to(3),
-        steps=[
-            _gram_expansion(),
-            *[step for n in (1, 2, 3) for step in _prior_explicit(n)],
-            Separable(_a[_i] * _hI[_i], optimise=[_a], index=_i,
-                      why="log p(I, a) = const + sum_i a_i h_i: term i depends on a_i only"),
-            Cases(sp.Max(0 * _h, 1 * _h), sp.Max(_h, 0), [_h], why="max over a_i in {0,1} of a_i h_i is ReLU(h_i)"),
-            Cases(sp.Piecewise((1, _h > 0), (0, True)) * _h, sp.Max(_h, 0), [_h], why="a_i = [h_i > 0] attains it"),
-        ],
-    ),
+    derivation=[_PRIOR_VALUE, _PRIOR_ARGMAX],
     mutants=[
         Mutant("no_prior_term", "bias b_i = -z_i^2 ||lambda_i||^2/(2 sigma^2) (log-odds dropped)",
                _prior_claim(lambda d, b, c, x: c + xp.sum(xp.relu(d + b - _log_odds(x))))),
@@ -498,7 +913,7 @@ prior_bias = Theorem(
 
 # ----------------------------------------------------------------------------- P6: sum over paths
 
-PATH_STRUCTURE = st.fixed_dictionaries({"layers": st.sampled_from(ARCHS), "D0": st.integers(1, 3)})
+PATH_STRUCTURE = st.fixed_dictionaries({"layers": st.sampled_from(ARCHS), "D0": st.integers(1, 3)}).map(with_widths)
 
 
 def path_instance(rng, s):
@@ -529,43 +944,6 @@ def _paths_claim(mask_of, template=lambda x: x["mu"]):
     return prop
 
 
-def _path_sum_explicit() -> list:
-    """Depth 2: D0 = 2, layer 1 K1 = 2, P1 = 2 (Gamma_1 2 x 4), layer 2 K2 = 1, P2 = 2 (Gamma_2
-    2 x 2), symbolic switches; for every translation (t1, t2), each pixel of the rendering equals
-    the sum over the placed paths of mu * prod (switch * dictionary entry)."""
-    G1 = sp.Matrix(2, 4, lambda i, j: sp.Symbol(f"G1_{i}{j}", real=True))
-    G2 = sp.Matrix(2, 2, lambda i, j: sp.Symbol(f"G2_{i}{j}", real=True))
-    a1, a2 = sp.symbols("a1_0:4", real=True), sp.symbols("a2_0:2", real=True)
-    mu = sp.Symbol("mu", real=True)
-    steps = []
-    for t1 in itertools.product(range(2), repeat=2):
-        for (t2,) in itertools.product(range(2), repeat=1):
-            T2 = sp.zeros(2, 1)
-            T2[t2, 0] = 1
-            T1 = sp.zeros(4, 2)
-            for j in range(2):
-                T1[2 * j + t1[j], j] = 1
-            image = G1 * sp.diag(*a1) * T1 * G2 * sp.diag(*a2) * T2 * sp.Matrix([mu])
-            for x in range(2):
-                paths = sum(mu * a2[t2] * G2[i1, t2] * a1[2 * i1 + t1[i1]] * G1[x, 2 * i1 + t1[i1]] for i1 in range(2))
-                steps.append(Equal(image[x], paths, why=f"t1 = {t1}, t2 = {t2}, pixel {x}: rendering = sum over "
-                                                       f"the 2 placed paths mu -> slot -> unit -> slot -> pixel"))
-    return steps
-
-
-def _active_only_explicit() -> Equal:
-    """Same depth-2 shape with numeric latents a1 = (1, 1, 0, 1), t1 = (0, 0), a2 = (1, 1), t2 = 0:
-    the path through unit 1 hits the switched-off slot 2, so only unit 0's path is active and the
-    pixel equals mu Gamma_2[0, 0] Gamma_1[x, 0] (weights without switch factors)."""
-    G1 = sp.Matrix(2, 4, lambda i, j: sp.Symbol(f"G1_{i}{j}", real=True))
-    G2 = sp.Matrix(2, 2, lambda i, j: sp.Symbol(f"G2_{i}{j}", real=True))
-    mu = sp.Symbol("mu", real=True)
-    T1 = sp.Matrix([[1, 0], [0, 0], [0, 1], [0, 0]])
-    image = G1 * sp.diag(1, 1, 0, 1) * T1 * G2 * sp.diag(1, 1) * sp.Matrix([1, 0]) * sp.Matrix([mu])
-    return Equal(image[0], mu * G2[0, 0] * G1[0, 0],
-                 why="switch a1[2] = 0 kills the path through unit 1: only the active path contributes")
-
-
 paths_sum = Theorem(
     id="patel2016.paths-sum",
     title="A DRMM rendering is a sum over active paths of products of path weights",
@@ -587,13 +965,7 @@ paths_sum = Theorem(
                "scale, scale = sum over placed paths of |products|; 40x margin",
     ),
     uses=[],
-    derivation=Derivation(
-        scope=up_to(2),
-        steps=[
-            *_path_sum_explicit(),
-            _active_only_explicit(),
-        ],
-    ),
+    derivation=_PATHS,
     mutants=[
         Mutant("inactive_paths_count", "the sum runs over every placed path, switches ignored",
                _paths_claim(lambda on, placed: placed)),

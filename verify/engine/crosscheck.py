@@ -224,7 +224,9 @@ class Evaluator:
                 return self(e.function, env_)
             except _Need as need:
                 base, idx = need.key
-                values = next(v for b, v in bases if b == base)
+                values = next((v for b, v in bases if b == base), None)
+                if values is None:  # an entry an enclosing max optimises: that max branches over it
+                    raise
                 out = []
                 for v in values:
                     assignment = dict(env_[("optimised", base)])
@@ -338,6 +340,13 @@ def crosscheck(theorem: Theorem, derivation: Derivation | Derivations, scope: Sc
             found = _structure_of_size(theorem, m.size)
             if found is not None:
                 candidates.append(found)
+    # each member's first structure goes first, so the cap on structures never leaves a member out
+    first: list[Structure] = []
+    for m in members:
+        match = next((s for s in candidates if _matches(m.size, s)), None)
+        if match is not None and match not in first:
+            first.append(match)
+    candidates = first + [s for s in candidates if s not in first]
     result = CrossCheck("agrees")
     uncovered = []
     evaluator = batch_evaluator(prop, theorem.sample, theorem.assumptions, theorem.tolerance)

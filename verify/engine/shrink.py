@@ -85,8 +85,17 @@ def minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s,
     x_min = x0
     if slots:
         strategy = st.tuples(*[st.integers(0, len(lad) - 1) for lad in ladders])
+        # a candidate's answer is remembered: Hypothesis replays the example it found, and a replay
+        # refused because the budget ran out in between would read as a flaky test
+        seen: dict[tuple[int, ...], bool] = {}
+
+        def fails_once(c: Sequence[int]) -> bool:
+            if tuple(c) not in seen:
+                seen[tuple(c)] = fails(build(c))
+            return seen[tuple(c)]
+
         try:
-            choice = find(strategy, lambda c: fails(build(c)),
+            choice = find(strategy, fails_once,
                           settings=quiet_settings(max(1, budget.shrink_examples)), random=random.Random(seed))
             x_min, method = build(choice), "hypothesis"
         except (NoSuchExample, Unsatisfiable):

@@ -17,7 +17,12 @@ of sampled_from / just, or a one_of of those) and gets ``--batch`` instances per
 theorem's own sampler: the numbers weight structures equally, as a search that covers every
 structure does. Prints one row per theorem (and with ``--per-structure`` one per structure).
 
+With ``--refute ID --mutant NAME`` (or ``--drop ASSUMPTION``) it instead counts, per structure,
+the instances on which that wrong variant fails: which structures can refute it, and how surely
+one batch does.
+
 Usage: python benchmarks/nontrivial_t1_t4.py [--batch 256] [--seeds 0 1] [--ids PREFIX ...] [--per-structure]
+       python benchmarks/nontrivial_t1_t4.py --refute tian2018.thm4.matrix-form --mutant forward_without_gate
 """
 
 from __future__ import annotations
@@ -133,6 +138,28 @@ def measure(ids: list[str], batch: int, seeds: list[int]) -> dict[str, tuple[dic
     return results
 
 
+def refutation_rates(thm_id: str, mutant: str | None, drop: str | None, batch: int, seeds: list[int]) -> list:
+    """Per structure of the theorem's strategy: instances meeting the enforced assumptions and,
+    of those, how many the variant (a mutant, or the claim without ``drop``) fails on."""
+    from dataclasses import replace
+
+    from verify.search import failure_rate
+
+    thm = get(thm_id)
+    variant = replace(thm, property=thm.mutant(mutant).property) if mutant else thm
+    if drop:
+        thm.assumption(drop)
+        variant = replace(variant, assumptions=[a for a in thm.assumptions if a.name != drop])
+    rows = []
+    for st in enumerate_structures(thm.structure):
+        met = failing = 0
+        for seed in seeds:
+            r = failure_rate(variant, st, instances=batch, batch=batch, seed=seed)
+            met, failing = met + r["meeting_assumptions"], failing + r["failing"]
+        rows.append((st, met, failing))
+    return rows
+
+
 def _label(st: dict) -> str:
     tree = st["tree"]
     name = next((k for k, v in TT.LAYOUTS.items() if v == tree), f"{len(tree)} regions")
@@ -145,7 +172,20 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--ids", nargs="+", default=None, help="theorem ids or prefixes (default: T1-T4)")
     p.add_argument("--per-structure", action="store_true")
+    p.add_argument("--refute", metavar="ID", help="instead: per structure, how often a wrong variant of ID fails")
+    p.add_argument("--mutant", help="with --refute: the mutant")
+    p.add_argument("--drop", help="with --refute: the claim without this assumption")
     a = p.parse_args()
+    if a.refute:
+        rows = refutation_rates(a.refute, a.mutant, a.drop, a.batch, a.seeds)
+        print(f"{a.refute} {'mutant ' + a.mutant if a.mutant else ''}{'without ' + a.drop if a.drop else ''}: "
+              f"per structure, instances meeting the enforced assumptions and failing ({a.batch} per seed, seeds {a.seeds})")
+        for st, met, failing in rows:
+            miss = (1 - failing / met) ** a.batch if met else 1.0  # chance that one batch of --batch misses
+            print(f"    {_label(st):32s} met {met:6d}  failing {failing:6d}  one batch misses with p ~ {miss:.1e}")
+        refuting = sum(1 for _, met, f in rows if f)
+        print(f"structures on which it fails: {refuting}/{len(rows)}")
+        return
     ids = [i for i in IDS if a.ids is None or any(i.startswith(q) for q in a.ids)]
     print(f"batch {a.batch} per structure and seed, seeds {a.seeds}")
     print(f"{'theorem':38s} {'structs':>7s} {'drawn':>7s} {'met':>7s} {'non-triv':>8s} {'frac':>6s} "

@@ -201,6 +201,12 @@ def test_regime_predicates():
         # lossless-equivalent whatever the preset is called: XOR of a one-pixel leaf is the pixel
         assert bool(TT.is_lossless_equivalent(TT.structure("d4-deep", "xor_leaves", 1), lin))
         assert not bool(TT.is_lossless_equivalent(TT.structure("d4-deep", "xor_mid", 1), lin))
+    with backend("highprec"):  # the same predicates at 50 digits (a replayed counterexample's regime)
+        from verify.ops import to_highprec
+
+        hp = to_highprec({k: np.asarray(v) for k, v in shut.items()})
+        assert not bool(TT.all_gates_open(s, hp)) and bool(TT.forward_gate_exercised(s, hp))
+        assert bool(TT.is_lossless_equivalent(s, hp)) and bool(TT.activations_measurable(s, hp))
 
 
 # ----------------------------------------------------------------------------- conditions

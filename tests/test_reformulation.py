@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from theorems import tian2018_reformulation as M
 from verify import teacher as TT
@@ -172,11 +173,12 @@ def test_probabilities_positive_and_normalised():
         assert (p > 0).all() and abs(p.sum() - 1) < 1e-12
 
 
-@settings(max_examples=15, deadline=None, database=None)
-@given(TT.teacher_structures())
+@settings(max_examples=30, deadline=None, database=None)
+@given(st.one_of(TT.teacher_structures(), M.marginalised_gradient.structure, M.T2_STRUCTURES, M.LOSSLESS_STRUCTURES))
 def test_strategy_draws_valid_structures(s):
     T = TT.tables_of(Structure(s))
     assert len(T.kinds) == len(T.regions) and T.top == len(T.regions) - 1
+    assert all(T.parents[r] for r in range(T.top)) and T.mz[T.top] <= T.N
 
 
 def test_regime_predicates():
@@ -274,7 +276,8 @@ def _regime_batch(s, n=256, seed=3):
 
     def one(pool):
         x = TT.sample_network(Rng(pool), s)
-        out = {a.name: a.holds(s, x) for a in (M.FOCUS, M.BROADNESS, M.DECORRELATION, M.UPDATE_DECORRELATION)}
+        out = {a.name: a.holds(s, x) for a in (M.FOCUS, M.BROADNESS, M.DECORRELATION, M.UPDATE_DECORRELATION,
+                                               M.DECORRELATION_FORWARD, M.DECORRELATION_BACKWARD)}
         out |= {"lossless": TT.is_lossless_equivalent(s, x), "open": TT.all_gates_open(s, x),
                 "constant": TT.gates_constant(s, x)}
         res = as_residuals(M._reform(("forward", "backward", "update"))(s, x))
@@ -302,6 +305,9 @@ def test_sampler_reaches_lossy_gated_instances_meeting_t2_and_the_weight_update_
     assert upd.sum() >= 5 and b["update"][t2 & b["update_decorrelation"]].max() <= 1
     finding = hard & ~b["update_decorrelation"]
     assert (b["update"][finding] > 1).sum() >= 5  # the paper's listed conditions do not give the update
+    # leaky middle nodes: the backward decorrelation holds, the forward one does not, nor the forward identity
+    leaky = b["focus"] & b["broadness"] & b["decorrelation_backward"] & ~b["decorrelation_forward"]
+    assert (b["forward"][leaky] > 1).sum() >= 3 and b["backward"][leaky].max() <= 1
 
 
 def test_t2_and_t3_exact_for_lossless_and_t2_agrees_with_t4():

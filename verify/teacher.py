@@ -485,7 +485,12 @@ def sample_network(rng: Any, s: Any) -> dict[str, Any]:
       the rest, which is scaled by a random factor in [0.05, 0.6) (40%: activations vary within
       events), zero (30%: every activation is a function of the teacher's variables), or zero but
       for *silent* leaf nodes (30%: each leaf node with probability 1/2 keeps all of ``w`` and no
-      parent reads it), so that the update decorrelation holds while activations vary.
+      parent reads it), so that the update decorrelation holds while activations vary;
+    * independently, 30% of event-gated instances have *leaky* middle nodes (each with probability
+      1/2): no parent reads them and their threshold lies anywhere in their range, so on a lossy
+      teacher their gate splits events (the forward decorrelation fails at them) while, their raw
+      gradient being 0, the backward decorrelation still holds: the instances that show the
+      forward identity needs the forward decorrelation.
     """
     T = tables_of(s)
     n = s["n"]
@@ -503,9 +508,10 @@ def sample_network(rng: Any, s: Any) -> dict[str, Any]:
     linear, events = wmode <= 0.15, (wmode > 0.15) & (wmode <= 0.65)
     has_bias = rng.coin(0.5)
     sub = rng.uniform(())
-    hidden_scale = xp.where(sub <= 0.4, rng.uniform((), 0.05, 0.6), 0.0)
+    remainder_scale = xp.where(sub <= 0.4, rng.uniform((), 0.05, 0.6), 0.0)
     silent_mode = sub > 0.7
-    raw, ev, silent = {}, {}, {}
+    leaky_mode = rng.coin(0.3)
+    raw, ev, silent, leaky = {}, {}, {}, {}
     for r, (px, ch) in enumerate(T.regions):
         k = width(T, n, r)
         if not ch:
@@ -513,11 +519,13 @@ def sample_network(rng: Any, s: Any) -> dict[str, Any]:
             raw[leaf_weight(r)] = w
             silent[r] = silent_mode & rng.coin(0.5, (k,))
             wm = xp.asarray(T.measurable[r]) @ w
-            ev[leaf_weight(r)] = wm + (w - wm) * xp.where(silent[r], 1.0, hidden_scale)[None, :]
+            ev[leaf_weight(r)] = wm + (w - wm) * xp.where(silent[r], 1.0, remainder_scale)[None, :]
+        elif r != T.top:
+            silent[r] = leaky[r] = leaky_mode & rng.coin(0.5, (k,))
         for b in ch:
             W = rng.normal((width(T, n, b), k))
             raw[edge_weight(r, b)] = W
-            ev[edge_weight(r, b)] = xp.where(silent[b][:, None], 0.0, W) if b in silent else W
+            ev[edge_weight(r, b)] = xp.where(silent[b][:, None], 0.0, W)
         raw[bias(r)] = rng.normal(k)
     picks = {r: rng.uniform((width(T, n, r),)) for r in range(T.top)}
     # ---- event-gated biases, bottom-up through the event-gated weights
@@ -526,13 +534,17 @@ def sample_network(rng: Any, s: Any) -> dict[str, Any]:
         u = _input_to_region(T, r, ev, F)
         if r == T.top:
             ev[bias(r)] = raw[bias(r)]
-        else:
-            t = event_threshold(u, T.zid[r], T.mz[r], picks[r])
-            ev[bias(r)] = -t
-            F[r] = xp.heaviside(u - t) * (u - t)
+            continue
+        t = event_threshold(u, T.zid[r], T.mz[r], picks[r])
+        if r in leaky:  # a threshold anywhere in the node's range: its gate may split events
+            lo, hi = xp.min(u, axis=0), xp.max(u, axis=0)
+            t = xp.where(leaky[r], lo + (hi - lo) * picks[r], t)
+        ev[bias(r)] = -t
+        F[r] = xp.heaviside(u - t) * (u - t)
     out = {"logits": logits}
+    biases = {bias(r) for r in range(R)}
     for key, w in raw.items():
-        if key.startswith("b"):
+        if key in biases:
             other = xp.where(linear, xp.abs(w) + 0.5, xp.where(has_bias, w, 0.0 * w))
         else:
             other = xp.where(linear, xp.abs(w), w)

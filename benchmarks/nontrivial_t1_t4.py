@@ -17,12 +17,15 @@ of sampled_from / just, or a one_of of those) and gets ``--batch`` instances per
 theorem's own sampler: the numbers weight structures equally, as a search that covers every
 structure does. Prints one row per theorem (and with ``--per-structure`` one per structure).
 
+With ``--search`` it instead runs each claim's default search (the engine's own structure draws)
+and counts the non-trivial instances among those meeting the assumptions.
 With ``--refute ID --mutant NAME`` (or ``--drop ASSUMPTION``) it instead counts, per structure,
 the instances on which that wrong variant fails: which structures can refute it, and how surely
 one batch does.
 
 Usage: python benchmarks/nontrivial_t1_t4.py [--batch 256] [--seeds 0 1] [--ids PREFIX ...] [--per-structure]
        python benchmarks/nontrivial_t1_t4.py --refute tian2018.thm4.matrix-form --mutant forward_without_gate
+       python benchmarks/nontrivial_t1_t4.py --search --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -160,6 +163,29 @@ def refutation_rates(thm_id: str, mutant: str | None, drop: str | None, batch: i
     return rows
 
 
+def in_search(thm_id: str, seed: int, budget) -> tuple[int, int, int]:
+    """What one default search of the claim sees: instances drawn, meeting the assumptions, and
+    of those non-trivial. A probe assumption (every assumption holds and the instance is
+    non-trivial) is added and dropped, so the search enforces exactly the theorem's assumptions
+    and counts the probe per instance."""
+    from dataclasses import replace
+
+    import jax.numpy as jnp
+
+    from verify.search import search
+    from verify.spec import Assumption
+
+    thm = get(thm_id)
+
+    def probe(s, x):
+        ok = [jnp.asarray(a.holds(s, x), dtype=bool) for a in thm.assumptions] or [jnp.asarray(True)]
+        return jnp.all(jnp.stack(ok)) & ~TT.is_lossless_equivalent(s, x) & ~TT.all_gates_open(s, x)
+
+    probed = replace(thm, assumptions=[*thm.assumptions, Assumption("nontrivial_probe", "met and non-trivial", probe)])
+    r = search(probed, drop="nontrivial_probe", budget=budget, seed=seed)
+    return r.drawn, r.satisfied, r.per_assumption["nontrivial_probe"]
+
+
 def _label(st: dict) -> str:
     tree = st["tree"]
     name = next((k for k, v in TT.LAYOUTS.items() if v == tree), f"{len(tree)} regions")
@@ -175,7 +201,20 @@ def main() -> None:
     p.add_argument("--refute", metavar="ID", help="instead: per structure, how often a wrong variant of ID fails")
     p.add_argument("--mutant", help="with --refute: the mutant")
     p.add_argument("--drop", help="with --refute: the claim without this assumption")
+    p.add_argument("--search", action="store_true",
+                   help="instead: what a default search of each claim sees (--seeds are search seeds)")
     a = p.parse_args()
+    if a.search:
+        from verify.search import Budget
+
+        ids = [i for i in IDS if a.ids is None or any(i.startswith(q) for q in a.ids)]
+        print("default search (Budget()): instances drawn, meeting the assumptions, non-trivial among them")
+        for i in ids:
+            for seed in a.seeds:
+                drawn, met, nontriv = in_search(i, seed, Budget())
+                print(f"{i:38s} seed {seed}: drawn {drawn:5d}  met {met:5d}  non-trivial {nontriv:5d} "
+                      f"({nontriv / met if met else float('nan'):.3f})", flush=True)
+        return
     if a.refute:
         rows = refutation_rates(a.refute, a.mutant, a.drop, a.batch, a.seeds)
         print(f"{a.refute} {'mutant ' + a.mutant if a.mutant else ''}{'without ' + a.drop if a.drop else ''}: "

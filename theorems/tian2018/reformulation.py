@@ -18,6 +18,24 @@ the vocabulary (focus, broadness, decorrelation, matrix form), not verbatim equa
 weight-update identity needs a decorrelation the paper uses but does not list
 (``update_decorrelation``), and the forward identity needs the gate/activation decorrelation at
 the parent node; both are separate, named assumptions here so that ablation can test them.
+
+What is proved and what is tested. No theorem of T1-T4 itself has a derivation: each is a statement
+about a student network on a teacher (gates, biases, the lossless hypothesis, Theorem 2's
+conditions), and no chain here reaches such a statement. They are *tested*, on the structures each
+search lists, and count as confirmed only with at least ``min_nontrivial`` instances meeting their
+assumptions outside their trivial regimes (a lossless-equivalent teacher, a student whose gates are
+all constant, activations that are functions of their region's variable, a forward gate that is
+never closed). What the symbolic face proves is two narrower lemmas, each its own theorem with its
+own property, sampler and mutants, that the main theorems ``use``:
+
+* ``tian2018.thm1.conditioning``: the tower property on nested cells and a factor constant on a
+  cell leaving a conditional expectation, for every number of cells and inputs (symbolic sizes).
+  Theorem 1 is these two facts applied to the student's gradient; that the application is right
+  (the gate is a function of x_k, the parents' terms add up, contents nest as a grid) is tested.
+* ``tian2018.thm4.grouping``: the matrix expressions of Theorem 4 are Theorem 2's conditional sums
+  regrouped (P = Lambda_alpha^-1 Q, Bayes for the backward), entrywise, at the explicit sizes the
+  chains are written at (m_alpha, m_beta in {1, 2, 3}, n_alpha, n_beta in {1, 2}). That a lossless
+  teacher makes Theorem 2's sums exact, with the gate D and the bias, is tested, not derived.
 """
 
 from __future__ import annotations
@@ -25,10 +43,11 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import sympy as sp
 from hypothesis import strategies as st
 
 from theorems.sources import TIAN
-from verify import Assumption, Mutant, Residual, Theorem, Tolerance, xp
+from verify import Algebra, Assumption, Claim, Derivation, Mutant, Regime, Residual, Theorem, Tolerance, eq, residual, xp
 from verify.models import teacher as TT
 
 CONVENTIONS = (
@@ -94,6 +113,31 @@ LOSSLESS_BELOW_TOP = Assumption(
     "lossless_below_top", "P(x_r | z_r) is a point mass for every region below the top (max 1 - P <= 1e-9)",
     _below(lambda s, x: TT.lossless_deviation(s, x, top=False)), COND_REASON)
 
+# ----------------------------------------------------------------------------- trivial regimes
+# Where a claim holds for a trivial reason (verify.models.teacher's predicates). A claim expected
+# true is confirmed only with enough instances meeting its assumptions outside all of its regimes.
+
+LOSSLESS_EQUIVALENT = Regime(
+    "lossless_equivalent",
+    "the teacher is lossless on this instance (every P(x_r | z_r) a point mass, the top included), whatever its "
+    "preset: Theorem 3 then makes every condition of Theorem 2 hold, and every identity is exact",
+    TT.is_lossless_equivalent)
+GATES_CONSTANT = Regime(
+    "gates_constant",
+    "no gate varies over the inputs (every non-top node open on every input, or dead): the student is linear on "
+    "the support of P(x), every gate/activation decorrelation holds trivially and no gate f' is exercised",
+    TT.gates_constant)
+ACTIVATIONS_MEASURABLE = Regime(
+    "activations_measurable",
+    "every activation is a function of its own region's variable: Cov(f_k, g_j | z_alpha) = 0 trivially and the "
+    "weight update is E_{z_alpha}[f_k(z_beta(z_alpha)) g_j(z_alpha)] by definition",
+    TT.activations_measurable)
+FORWARD_GATE_IDLE = Regime(
+    "forward_gate_idle",
+    "every node of a middle region (neither leaf nor top) is open on every input, or there is no middle region: "
+    "the forward gate D_alpha is never exercised, so the forward identity cannot tell it from its ungated form",
+    lambda s, x: xp.where(TT.forward_gate_exercised(s, x), False, True))
+
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -121,6 +165,95 @@ def _content_map(tree, teacher, a, b):
 
 
 # ----------------------------------------------------------------------------- T1
+
+
+# ----------------------------------------------------------------------------- T1's conditioning lemma
+# What a symbolic chain can check of Theorem 1, for every size: the two facts about conditional
+# expectations it rests on. In the finite model the inputs sharing a content x_k of region k
+# split into the 2^(|j| - |k|) contents x_j of a region j containing k, each shared by
+# 2^(d - |j|) inputs: a grid p[c, f, i] (coarse cell c = x_k, fine cell f = x_j, input i).
+
+_p = sp.IndexedBase("p", positive=True)
+_g, _r = sp.IndexedBase("g", real=True), sp.IndexedBase("r", real=True)
+_gate = sp.IndexedBase("d", real=True)
+_c, _f, _i = sp.symbols("c f i", integer=True)
+_C, _F, _I = sp.symbols("C F I", integer=True, positive=True)
+
+
+def _cell(e):
+    """sum over the inputs of coarse cell c: fine cells f and inputs i."""
+    return sp.Sum(e, (_i, 0, _I - 1), (_f, 0, _F - 1))
+
+
+def _fine(e):
+    return sp.Sum(e, (_i, 0, _I - 1))
+
+
+_TOWER = Derivation(
+    component="tower",
+    entries=(_c, 0, _C - 1),
+    claim=Claim(_cell(_p[_c, _f, _i] * _g[_c, _f, _i]) / _cell(_p[_c, _f, _i]), "==",
+                sp.Sum(_fine(_p[_c, _f, _i]) / _cell(_p[_c, _f, _i])
+                       * (_fine(_p[_c, _f, _i] * _g[_c, _f, _i]) / _fine(_p[_c, _f, _i])), (_f, 0, _F - 1))),
+    # SymPy cancels the fine cell's mass in P(f | c) E[g | f] as it builds the right side, so one
+    # link remains: the coarse cell's mass (its own sum over f) leaves the sum over f
+    chain=[eq(sp.Sum(_fine(_p[_c, _f, _i]) / _cell(_p[_c, _f, _i])
+                     * (_fine(_p[_c, _f, _i] * _g[_c, _f, _i]) / _fine(_p[_c, _f, _i])), (_f, 0, _F - 1)),
+              Algebra("P(x_j = f | x_k = c) E[g | x_j = f] = sum_i p g / P(x_k = c), and P(x_k = c) does not depend on f"))],
+)
+
+_KNOWN_FACTOR = Derivation(
+    component="known_factor",
+    entries=(_c, 0, _C - 1),
+    claim=Claim(_cell(_p[_c, _f, _i] * _gate[_c] * _r[_c, _f, _i]) / _cell(_p[_c, _f, _i]), "==",
+                _gate[_c] * (_cell(_p[_c, _f, _i] * _r[_c, _f, _i]) / _cell(_p[_c, _f, _i]))),
+    chain=[eq(_gate[_c] * (_cell(_p[_c, _f, _i] * _r[_c, _f, _i]) / _cell(_p[_c, _f, _i])),
+              Algebra("a factor constant on the cell (the gate f'_k, a function of x_k) leaves the sum"))],
+)
+
+
+def conditioning_instance(rng, s):
+    shape = (s.C, s.F, s.I)
+    return {"p": xp.exp(rng.normal(shape)), "g": rng.reals(shape), "r": rng.reals(shape),
+            "d": xp.where(rng.coin(0.5, (s.C,)), 1.0, 0.0)}
+
+
+def _conditioning(variant="claim"):
+    def prop(s, x):
+        p, g, r, d = x["p"], x["g"], x["r"], x["d"]
+        mass_c = xp.sum(p, axis=(1, 2))
+        mass_f = xp.sum(p, axis=2)
+        mean_f = xp.sum(p * g, axis=2) / mass_f
+        weight = mass_f / mass_c[:, None] if variant == "claim" else xp.ones_like(mass_f) / s.F
+        tower = residual(xp.sum(p * g, axis=(1, 2)) / mass_c, xp.sum(weight * mean_f, axis=1),
+                         xp.sum(p * xp.abs(g), axis=(1, 2)) / mass_c + xp.sum(weight * xp.abs(mean_f), axis=1))
+        known = residual(xp.sum(p * d[:, None, None] * r, axis=(1, 2)) / mass_c,
+                         d * (xp.sum(p * r, axis=(1, 2)) / mass_c),
+                         xp.sum(p * xp.abs(r), axis=(1, 2)) / mass_c)
+        return {"tower": tower, "known_factor": known}
+
+    return prop
+
+
+conditioning = Theorem(
+    id="tian2018.thm1.conditioning",
+    title="Tower property and known factors on nested cells (the facts Theorem 1 rests on)",
+    source=SOURCE.at("Theorem 1: its two conditioning steps", formalisation="t1"),
+    statement=(
+        r"For weights $p > 0$ on inputs grouped into coarse cells $c$ (a content $x_k$), each split into $F$ fine cells "
+        r"$f$ (contents $x_j$ of a region containing $k$) of $I$ inputs: "
+        r"$\mathbb{E}[g \mid c] = \sum_f P(f \mid c)\, \mathbb{E}[g \mid f]$, and "
+        r"$\mathbb{E}[d\, r \mid c] = d(c)\, \mathbb{E}[r \mid c]$ for $d$ constant on each coarse cell."
+    ),
+    property=_conditioning(),
+    structure=st.fixed_dictionaries({"C": st.integers(1, 4), "F": st.integers(1, 4), "I": st.integers(1, 4)}),
+    sample=conditioning_instance,
+    tolerance=Tolerance(atol=0.0, rtol=1e-12, reason="sums of <= 64 positive-weighted terms in two orders and one "
+                                                       "quotient each: error <~ 130 eps * scale ~ 3e-14; 30x margin"),
+    derivation=[_TOWER, _KNOWN_FACTOR],
+    mutants=[Mutant("tower_unweighted", "E[g | c] = (1/F) sum_f E[g | f] (fine cells weighted equally, not by P(f | c))",
+                    _conditioning("tower_unweighted"))],
+)
 
 
 def _t1(variant="claim"):
@@ -174,6 +307,10 @@ marginalised_gradient = Theorem(
                         TT.teacher_structures(teachers=["lossless", "xor_all"])),
     sample=TT.sample_network,
     tolerance=TOL,
+    uses=["tian2018.thm1.conditioning"],
+    trivial=[GATES_CONSTANT],
+    scope=[{"tree": TT.LAYOUTS[t], "teacher": k, "n": n} for t, k, n in (
+        ("dag6", "drop_leaves", 2), ("dag8", "lossless", 2), ("d4-deep", "xor_all", 2))],
     mutants=[
         Mutant("gating_from_parent", "g_k(x_k) = sum_j w_jk f'_j(x_k) g_j(x_k): the parent's gate, not the child's",
                _t1("gating_from_parent")),
@@ -336,6 +473,19 @@ DEEP_LOSSLESS = TT.teacher_structures(trees=["dag8", "d4-deep", "d6-uneven", "d8
 T2_STRUCTURES = st.one_of(HARD, ALL)
 LOSSLESS_STRUCTURES = st.one_of(DEEP_LOSSLESS, ALL)
 
+
+def _scope(*items):
+    return [{"tree": TT.LAYOUTS[t], "teacher": teacher, "n": n} for t, teacher, n in items]
+
+
+#: the small scope each search covers first (a Hypothesis one_of has no derived scope): T2's hard
+#: regime on a DAG and on a tree of three levels, and a lossless deep tree
+T2_SCOPE = _scope(("dag6", "drop_leaves", 2), ("d8-pairs", "count_leaves", 2), ("d6-uneven", "drop_leaves", 2),
+                  ("d4-deep", "lossless", 2))
+#: lossless layouts of three or four levels, a DAG among them, so the forward gate D_alpha is exercised
+LOSSLESS_SCOPE = _scope(("dag8", "lossless", 2), ("d4-deep", "lossless", 2), ("d6-uneven", "lossless", 2),
+                        ("dag6", "lossless", 1))
+
 reformulation = Theorem(
     id="tian2018.thm2.reformulation",
     title="Reformulation: forward and backward in terms of the teacher's summarisation variables",
@@ -352,6 +502,8 @@ reformulation = Theorem(
     tolerance=TOL,
     assumptions=[FOCUS, BROADNESS, DECORRELATION],
     uses=["tian2018.thm1.marginalised-gradient"],
+    trivial=[LOSSLESS_EQUIVALENT, GATES_CONSTANT],
+    scope=T2_SCOPE,
     mutants=[
         Mutant("forward_no_gate", "f_j(z_alpha) = sum_k w_jk E[f_k(z_beta) | z_alpha] + b_j (gate dropped)",
                _reform(variant="forward_no_gate")),
@@ -381,6 +533,8 @@ reformulation_forward = Theorem(
     tolerance=TOL,
     assumptions=[FOCUS, BROADNESS, DECORRELATION_FORWARD, DECORRELATION_BACKWARD],
     uses=["tian2018.thm2.reformulation"],
+    trivial=[LOSSLESS_EQUIVALENT, GATES_CONSTANT],
+    scope=T2_SCOPE,
     mutants=[Mutant("forward_no_gate", "gate dropped", _reform(("forward",), "forward_no_gate"))],
 )
 
@@ -398,6 +552,8 @@ reformulation_backward = Theorem(
     tolerance=TOL,
     assumptions=[FOCUS, BROADNESS, DECORRELATION_FORWARD, DECORRELATION_BACKWARD],
     uses=["tian2018.thm2.reformulation"],
+    trivial=[LOSSLESS_EQUIVALENT, GATES_CONSTANT],
+    scope=T2_SCOPE,
     mutants=[Mutant("backward_gate_of_parent", "the parent's gate",
                     _reform(("backward",), "backward_gate_of_parent"))],
 )
@@ -417,6 +573,8 @@ weight_update = Theorem(
     tolerance=TOL,
     assumptions=[FOCUS, BROADNESS, DECORRELATION, UPDATE_DECORRELATION],
     uses=["tian2018.thm2.reformulation"],
+    trivial=[LOSSLESS_EQUIVALENT, GATES_CONSTANT, ACTIVATIONS_MEASURABLE],
+    scope=T2_SCOPE,
     mutants=[Mutant("update_product_of_marginals", "Delta w_jk = E[f_k] E[g_j] (decorrelated over all x, not given z_alpha)",
                     _reform(("update",), "update_product_of_marginals"))],
 )
@@ -450,6 +608,8 @@ lossless_teacher = Theorem(
     assumptions=[LOSSLESS],
     conventions="Condition deviations are compared with scale 1 (|dev| <= 1e-9).",
     uses=["tian2018.thm2.reformulation", "tian2018.thm2.weight-update"],
+    trivial=[GATES_CONSTANT],
+    scope=LOSSLESS_SCOPE,
     mutants=[Mutant("backward_conditional_reversed", "backward with P(z_beta | z_alpha) in place of P(z_alpha | z_beta)",
                     _reform(("backward",), "backward_conditional_reversed"))],
 )
@@ -475,6 +635,117 @@ label_top = Theorem(
 # ----------------------------------------------------------------------------- T4
 
 
+# ----------------------------------------------------------------------------- T4's regrouping lemma
+# What a symbolic chain can check of Theorem 4: the matrix expressions are the conditional sums of
+# Theorem 2 regrouped. Stated on its own numbers: a joint table Q(z_alpha, z_beta) > 0 of two
+# event variables, event-by-node matrices F (child) and G (parent) and weights W[k, j] = w_jk.
+
+
+def grouping_instance(rng, s):
+    return {"Q": xp.exp(rng.normal((s.ma, s.mb))), "F": rng.reals((s.mb, s.nb)), "G": rng.reals((s.ma, s.na)),
+            "W": rng.reals((s.nb, s.na))}
+
+
+def _grouping_sides(Q, F, G, W, variant="claim"):
+    """(lhs, rhs, scale) of the three identities, matrix form against T2's conditional sums."""
+    lam_a, lam_b = xp.sum(Q, axis=1), xp.sum(Q, axis=0)
+    P = Q / lam_a[:, None]  # P(z_beta = b | z_alpha = a)
+    Pb = Q / lam_b[None, :]  # P(z_alpha = a | z_beta = b), at [a, b]
+    fwd = (P @ F @ W, xp.einsum("kj,ab,bk->aj", W, P, F), P @ xp.abs(F) @ xp.abs(W))
+    if variant == "backward_without_lambda":
+        bwd_lhs = _T(P) @ G @ _T(W)
+    else:
+        bwd_lhs = (1.0 / lam_b)[:, None] * (_T(P) @ (lam_a[:, None] * G)) @ _T(W)
+    bwd = (bwd_lhs, xp.einsum("kj,ab,aj->bk", W, Pb, G), _T(Pb) @ xp.abs(G) @ _T(xp.abs(W)))
+    if variant == "update_without_lambda":
+        upd_lhs = _T(P @ F) @ G
+    else:
+        upd_lhs = _T(P @ F) @ (lam_a[:, None] * G)
+    upd = (upd_lhs, xp.einsum("a,aj,ab,bk->kj", lam_a, G, P, F), _T(P @ xp.abs(F)) @ (lam_a[:, None] * xp.abs(G)))
+    return {"forward": fwd, "backward": bwd, "update": upd}
+
+
+def _grouping(variant="claim"):
+    def prop(s, x):
+        sides = _grouping_sides(x["Q"], x["F"], x["G"], x["W"], variant)
+        return {k: residual(_flat(l), _flat(r), _flat(sc)) for k, (l, r, sc) in sides.items()}
+
+    return prop
+
+
+#: the instance's arrays by name (a 2-D IndexedBase entry Q[a, b] is x["Q"][a, b]); Q > 0
+_Q = sp.IndexedBase("Q", positive=True)
+_Fm, _Gm, _Wm = (sp.IndexedBase(n, real=True) for n in ("F", "G", "W"))
+
+
+def _entries(base, rows, cols):
+    return sp.Matrix(rows, cols, lambda i, j: base[i, j])
+
+
+def _diag(values):
+    """diag(values) (sp.diag would read an Indexed entry as a shaped array)."""
+    return sp.Matrix(len(values), len(values), lambda i, j: values[i] if i == j else 0)
+
+
+def _grouping_derivation(component):
+    """Entrywise at explicit sizes: the matrix expression (left) equals the conditional sum (right)."""
+
+    def build(ma, mb, na, nb):
+        Q = _entries(_Q, ma, mb)
+        F, G, W = _entries(_Fm, mb, nb), _entries(_Gm, ma, na), _entries(_Wm, nb, na)
+        lam_a = [sum(Q.row(a)) for a in range(ma)]
+        lam_b = [sum(Q.col(b)) for b in range(mb)]
+        P = sp.Matrix(ma, mb, lambda a, b: Q[a, b] / lam_a[a])
+        if component == "forward":
+            lhs = P * F * W
+            rhs = sp.Matrix(ma, na, lambda a, j: sum(W[k, j] * sum(P[a, b] * F[b, k] for b in range(mb)) for k in range(nb)))
+            why = "(P F W)[a, j] = sum_k w_jk E_{z_beta | z_alpha = a} f_k: associativity, entrywise"
+        elif component == "backward":
+            lhs = _diag([1 / v for v in lam_b]) * P.T * _diag(lam_a) * G * W.T
+            rhs = sp.Matrix(mb, nb, lambda b, k: sum(W[k, j] * sum(Q[a, b] / lam_b[b] * G[a, j] for a in range(ma))
+                                                     for j in range(na)))
+            why = "Lambda_b^-1 P^T Lambda_a = [P(z_alpha = a | z_beta = b)]^T (Bayes), entrywise"
+        else:
+            lhs = (P * F).T * _diag(lam_a) * G
+            rhs = sp.Matrix(nb, na, lambda k, j: sum(lam_a[a] * G[a, j] * sum(P[a, b] * F[b, k] for b in range(mb))
+                                                     for a in range(ma)))
+            why = "((P F)^T Lambda_a G)[k, j] = E_{z_alpha}[g_j E_{z_beta | z_alpha} f_k], entrywise"
+        return Derivation(component=component, claim=Claim(lhs, "==", rhs), chain=[eq(rhs, Algebra(why))])
+
+    return Derivation.for_sizes(build, ma=GROUPING_SIZES, mb=GROUPING_SIZES, na=(1, 2), nb=(1, 2))
+
+
+#: the event counts (m_alpha, m_beta) the chains are written at; node counts n in {1, 2}
+GROUPING_SIZES = (1, 2, 3)
+
+grouping = Theorem(
+    id="tian2018.thm4.grouping",
+    title="Matrix products regroup Theorem 2's conditional sums (the algebra of Theorem 4)",
+    source=SOURCE.at("Theorem 4 [Matrix form]: the regrouping step alone", formalisation="t4"),
+    statement=(
+        r"For a joint table $Q_{ab} = P(z_\alpha = a, z_\beta = b) > 0$, $\Lambda = \mathrm{diag}$ of its marginals, "
+        r"$P = \Lambda_\alpha^{-1} Q$ and any $F_\beta, G_\alpha, W_{\beta\alpha}$: "
+        r"$(P F_\beta W)_{aj} = \sum_k w_{jk} \mathbb{E}_{z_\beta \mid z_\alpha = a} f_k$, "
+        r"$(\Lambda_\beta^{-1} P^\top \Lambda_\alpha G_\alpha W^\top)_{bk} = \sum_j w_{jk} \mathbb{E}_{z_\alpha \mid z_\beta = b} g_j$ and "
+        r"$((P F_\beta)^\top \Lambda_\alpha G_\alpha)_{kj} = \mathbb{E}_{z_\alpha}[g_j\, \mathbb{E}_{z_\beta \mid z_\alpha} f_k]$."
+    ),
+    property=_grouping(),
+    structure=st.fixed_dictionaries({"ma": st.integers(1, 3), "mb": st.integers(1, 3), "na": st.integers(1, 2),
+                                     "nb": st.integers(1, 2)}),
+    sample=grouping_instance,
+    tolerance=Tolerance(atol=0.0, rtol=1e-12, reason="both sides are sums of <= 18 products and <= 3 quotients in a "
+                                                       "different order: error <~ 40 eps * scale ~ 1e-14; 100x margin"),
+    derivation=[_grouping_derivation(c) for c in ("forward", "backward", "update")],
+    conventions=(f"Symbolic scope: the chains are written at m_alpha, m_beta in {set(GROUPING_SIZES)} and n_alpha, n_beta "
+                 "in {1, 2}; the search draws the same sizes."),
+    mutants=[
+        Mutant("backward_without_lambda", "Lambda_b^-1 P^T Lambda_a G W^T replaced by P^T G W^T (no Bayes weights)",
+               _grouping("backward_without_lambda")),
+        Mutant("update_without_lambda", "(P F)^T G in place of (P F)^T Lambda_a G", _grouping("update_without_lambda")),
+    ],
+)
+
+
 matrix_form = Theorem(
     id="tian2018.thm4.matrix-form",
     title="Matrix form of the reformulation, exact for a lossless teacher",
@@ -490,7 +761,10 @@ matrix_form = Theorem(
     sample=TT.sample_network,
     tolerance=TOL,
     assumptions=[LOSSLESS],
-    uses=["tian2018.thm2.reformulation", "tian2018.thm2.weight-update", "tian2018.thm3.lossless-teacher"],
+    uses=["tian2018.thm2.reformulation", "tian2018.thm2.weight-update", "tian2018.thm3.lossless-teacher",
+          "tian2018.thm4.grouping"],
+    trivial=[FORWARD_GATE_IDLE, GATES_CONSTANT],
+    scope=LOSSLESS_SCOPE,
     mutants=[
         Mutant("p_transposed", "forward with P(z_alpha | z_beta) (P^T's conditional) in place of P(z_beta | z_alpha)",
                _matrix("p_transposed")),

@@ -393,3 +393,16 @@ def test_shrinking_is_budgeted_in_evaluations_and_says_when_it_stopped(data):
     assert cut.shrink["stopped_early"] is True and cut.shrink["value_evaluations"] == 0
     again = search(thm, budget=starved, seed=3).counterexample
     assert again.as_dict() == cut.as_dict()  # no clock in it: the same search, the same counterexample
+
+
+def test_a_value_shrink_budget_spent_mid_search_is_not_a_flaky_failure():
+    """The value shrinker's budget can run out while Hypothesis replays a failing choice to
+    confirm it: the replay must get the answer it got before (memoised), not a refusal that
+    Hypothesis reports as a flaky test (which ended a search of T4's forward-gate mutant)."""
+    import dataclasses
+
+    thm = _toy("user.sum-is-zero", lambda s, x: residual(xp.sum(x["v"]), xp.zeros(()), xp.sum(xp.abs(x["v"])) + 1.0),
+               lambda rng, s: {"v": rng.reals(6 * s.n)}, tol=Tolerance(0.0, 1e-12, "a sum of 12 terms"))
+    for k in (1, 2, 3, 5, 8):
+        res = search(thm, budget=dataclasses.replace(SMALL, shrink_examples=k), seed=k)
+        assert res.verdict == "refuted" and res.counterexample.shrink["value_evaluations"] <= k

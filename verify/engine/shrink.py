@@ -79,8 +79,18 @@ def minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s,
     x_min = x0
     if slots:
         strategy = st.tuples(*[st.integers(0, len(lad) - 1) for lad in ladders])
+        seen: dict[tuple[int, ...], bool] = {}
+
+        def fails_at(c: Sequence[int]) -> bool:
+            # memoised: Hypothesis replays a failing choice to confirm it, and a replay after the
+            # evaluation budget is spent must not be refused (that made find() raise Flaky)
+            key = tuple(c)
+            if key not in seen:
+                seen[key] = fails(build(c))
+            return seen[key]
+
         try:
-            choice = find(strategy, lambda c: fails(build(c)),
+            choice = find(strategy, fails_at,
                           settings=quiet_settings(max(1, budget.shrink_examples)), random=random.Random(seed))
             x_min, method = build(choice), "hypothesis"
         except (NoSuchExample, Unsatisfiable):

@@ -243,6 +243,10 @@ def _measurable_projector(Xr: np.ndarray, z: np.ndarray) -> np.ndarray:
     float on every content of an event whenever P's rows are 0/1 or equal (drop, count, content)."""
     import sympy as sp
 
+    # only distinct (content, value) pairs matter: at most 2^|region| rows, not one per input
+    # (pairs of inputs would be ~N^2 / 2: millions at d = 12)
+    keys = np.unique(np.column_stack([Xr, z]), axis=0)
+    Xr, z = keys[:, :-1], keys[:, -1]
     diffs = [Xr[i] - Xr[j] for i in range(len(z)) for j in range(i) if z[i] == z[j]]
     p = Xr.shape[1]
     if not diffs:

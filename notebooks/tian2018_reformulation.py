@@ -101,3 +101,6 @@ show_search(finding)
 cx = finding.counterexample
 assert finding.verdict == "refuted" and cx.real and len(cx.structure["tree"]) >= 5
 assert cx.structure["teacher"] in ("drop_leaves", "count_leaves")
+# the first structure of T2's declared small scope is such a lossy DAG: one batch of it refutes the
+# weight update under the listed conditions alone, whatever the seed (coverage comes first)
+assert M.T2_SCOPE[0]["tree"] == TT.LAYOUTS["dag6"] and cx.shrink["found_by"] == "coverage"

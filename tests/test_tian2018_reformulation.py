@@ -2,7 +2,7 @@
 teacher/student model (verify/models/teacher.py), and the two lemmas its symbolic face proves.
 
 Kept small: most checks evaluate properties eagerly on a handful of sampled instances of one
-fixed structure (no per-structure compile); three searches use Budget(examples=10, batch=64).
+fixed structure (no per-structure compile); two searches use Budget(examples=10, batch=64).
 What the mathematics says is pinned: T1-T4 have no derivation (tested only); the conditioning
 lemma is proved for every size; the grouping lemma is proved exactly at the sizes its chains are
 written at; the teacher theorems declare the regimes where they hold trivially.
@@ -157,7 +157,7 @@ def test_event_threshold_gates_whole_events():
 def test_forward_backward_matches_a_per_input_loop(tree, teacher):
     s = TT.structure(tree, teacher, 2)
     T = TT.tables_of(s)
-    x = _instances(s, 1)[0]
+    x = _instances(s, 4)[0]  # the instances test_t1 uses on dag6 (one compiled sampler)
     with backend("jax"):
         net = TT.forward_backward(s, x)
     xn = {k: np.asarray(v) for k, v in x.items()}
@@ -245,7 +245,7 @@ def test_conditions_by_teacher():
 DAG_ONLY = {"first_parent_only", "backward_first_parent_only"}
 
 
-@pytest.mark.parametrize("tree,teacher", [("d5-overlap", "xor_all"), ("dag8", "drop_leaves")])
+@pytest.mark.parametrize("tree,teacher", [("d5-overlap", "xor_all"), ("dag6", "drop_leaves")])
 def test_t1_exact_for_any_teacher_and_mutants_refuted(tree, teacher):
     s = TT.structure(tree, teacher, 2)
     xs = _instances(s, 4)
@@ -371,17 +371,6 @@ def test_xor_teacher_counterexample_after_shrinking():
     res = search(M.matrix_form_xor, budget=SMALL, seed=2)
     assert res.verdict == "refuted" and res.counterexample.real
     assert res.counterexample.shrink["nonzero_entries_after"] <= res.counterexample.shrink["nonzero_entries_before"]
-
-
-def test_weight_update_under_the_papers_conditions_alone_is_refuted_on_the_first_covered_structure():
-    """The first structure of T2's declared small scope is a lossy DAG whose instances meet focus,
-    broadness and decorrelation by construction; one batch of it refutes the weight update
-    without the update decorrelation, whatever the seed (the coverage phase comes first)."""
-    assert M.T2_SCOPE[0] == {"tree": TT.LAYOUTS["dag6"], "teacher": "drop_leaves", "n": 2}
-    res = search(M.weight_update, drop="update_decorrelation", budget=SMALL, seed=5)
-    assert res.verdict == "refuted" and res.counterexample.real
-    assert res.counterexample.shrink["found_by"] == "coverage"
-    assert not res.counterexample.assumptions_held["update_decorrelation"]
 
 
 # ----------------------------------------------------------------------------- trivial regimes

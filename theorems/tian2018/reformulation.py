@@ -47,7 +47,9 @@ import sympy as sp
 from hypothesis import strategies as st
 
 from theorems.sources import TIAN
-from verify import Algebra, Assumption, Claim, Derivation, Mutant, Regime, Residual, Theorem, Tolerance, eq, residual, xp
+from verify import (
+    Algebra, Assumption, Claim, Derivation, Mutant, Regime, Residual, Theorem, Tolerance, eq, residual, xp,
+)
 from verify.models import teacher as TT
 
 CONVENTIONS = (
@@ -199,7 +201,8 @@ _TOWER = Derivation(
     # link remains: the coarse cell's mass (its own sum over f) leaves the sum over f
     chain=[eq(sp.Sum(_fine(_p[_c, _f, _i]) / _cell(_p[_c, _f, _i])
                      * (_fine(_p[_c, _f, _i] * _g[_c, _f, _i]) / _fine(_p[_c, _f, _i])), (_f, 0, _F - 1)),
-              Algebra("P(x_j = f | x_k = c) E[g | x_j = f] = sum_i p g / P(x_k = c), and P(x_k = c) does not depend on f"))],
+              Algebra("P(x_j = f | x_k = c) E[g | x_j = f] = sum_i p g / P(x_k = c), "
+                      "and P(x_k = c) does not depend on f"))],
 )
 
 _KNOWN_FACTOR = Derivation(
@@ -240,7 +243,8 @@ conditioning = Theorem(
     title="Tower property and known factors on nested cells (the facts Theorem 1 rests on)",
     source=SOURCE.at("Theorem 1: its two conditioning steps", formalisation="t1"),
     statement=(
-        r"For weights $p > 0$ on inputs grouped into coarse cells $c$ (a content $x_k$), each split into $F$ fine cells "
+        r"For weights $p > 0$ on inputs grouped into coarse cells $c$ (a content $x_k$), each split into $F$ fine "
+        r"cells "
         r"$f$ (contents $x_j$ of a region containing $k$) of $I$ inputs: "
         r"$\mathbb{E}[g \mid c] = \sum_f P(f \mid c)\, \mathbb{E}[g \mid f]$, and "
         r"$\mathbb{E}[d\, r \mid c] = d(c)\, \mathbb{E}[r \mid c]$ for $d$ constant on each coarse cell."
@@ -251,7 +255,8 @@ conditioning = Theorem(
     tolerance=Tolerance(atol=0.0, rtol=1e-12, reason="sums of <= 64 positive-weighted terms in two orders and one "
                                                        "quotient each: error <~ 130 eps * scale ~ 3e-14; 30x margin"),
     derivation=[_TOWER, _KNOWN_FACTOR],
-    mutants=[Mutant("tower_unweighted", "E[g | c] = (1/F) sum_f E[g | f] (fine cells weighted equally, not by P(f | c))",
+    mutants=[Mutant("tower_unweighted",
+                    "E[g | c] = (1/F) sum_f E[g | f] (fine cells weighted equally, not by P(f | c))",
                     _conditioning("tower_unweighted"))],
 )
 
@@ -698,7 +703,8 @@ def _grouping_derivation(component):
         P = sp.Matrix(ma, mb, lambda a, b: Q[a, b] / lam_a[a])
         if component == "forward":
             lhs = P * F * W
-            rhs = sp.Matrix(ma, na, lambda a, j: sum(W[k, j] * sum(P[a, b] * F[b, k] for b in range(mb)) for k in range(nb)))
+            rhs = sp.Matrix(ma, na, lambda a, j: sum(W[k, j] * sum(P[a, b] * F[b, k] for b in range(mb))
+                                                     for k in range(nb)))
             why = "(P F W)[a, j] = sum_k w_jk E_{z_beta | z_alpha = a} f_k: associativity, entrywise"
         elif component == "backward":
             lhs = _diag([1 / v for v in lam_b]) * P.T * _diag(lam_a) * G * W.T
@@ -726,8 +732,10 @@ grouping = Theorem(
         r"For a joint table $Q_{ab} = P(z_\alpha = a, z_\beta = b) > 0$, $\Lambda = \mathrm{diag}$ of its marginals, "
         r"$P = \Lambda_\alpha^{-1} Q$ and any $F_\beta, G_\alpha, W_{\beta\alpha}$: "
         r"$(P F_\beta W)_{aj} = \sum_k w_{jk} \mathbb{E}_{z_\beta \mid z_\alpha = a} f_k$, "
-        r"$(\Lambda_\beta^{-1} P^\top \Lambda_\alpha G_\alpha W^\top)_{bk} = \sum_j w_{jk} \mathbb{E}_{z_\alpha \mid z_\beta = b} g_j$ and "
-        r"$((P F_\beta)^\top \Lambda_\alpha G_\alpha)_{kj} = \mathbb{E}_{z_\alpha}[g_j\, \mathbb{E}_{z_\beta \mid z_\alpha} f_k]$."
+        r"$(\Lambda_\beta^{-1} P^\top \Lambda_\alpha G_\alpha W^\top)_{bk} = "
+        r"\sum_j w_{jk} \mathbb{E}_{z_\alpha \mid z_\beta = b} g_j$ and "
+        r"$((P F_\beta)^\top \Lambda_\alpha G_\alpha)_{kj} = "
+        r"\mathbb{E}_{z_\alpha}[g_j\, \mathbb{E}_{z_\beta \mid z_\alpha} f_k]$."
     ),
     property=_grouping(),
     structure=st.fixed_dictionaries({"ma": st.integers(1, 3), "mb": st.integers(1, 3), "na": st.integers(1, 2),
@@ -736,8 +744,8 @@ grouping = Theorem(
     tolerance=Tolerance(atol=0.0, rtol=1e-12, reason="both sides are sums of <= 18 products and <= 3 quotients in a "
                                                        "different order: error <~ 40 eps * scale ~ 1e-14; 100x margin"),
     derivation=[_grouping_derivation(c) for c in ("forward", "backward", "update")],
-    conventions=(f"Symbolic scope: the chains are written at m_alpha, m_beta in {set(GROUPING_SIZES)} and n_alpha, n_beta "
-                 "in {1, 2}; the search draws the same sizes."),
+    conventions=(f"Symbolic scope: the chains are written at m_alpha, m_beta in {set(GROUPING_SIZES)} and "
+                 "n_alpha, n_beta in {1, 2}; the search draws the same sizes."),
     mutants=[
         Mutant("backward_without_lambda", "Lambda_b^-1 P^T Lambda_a G W^T replaced by P^T G W^T (no Bayes weights)",
                _grouping("backward_without_lambda")),

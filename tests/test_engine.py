@@ -487,3 +487,16 @@ def test_an_assumption_that_is_not_one_boolean_is_named():
                   property=lambda s, x: at_most(x["x"][0], 1.0, 1.0), tolerance=Tolerance(0.0, 1e-12, "a comparison"))
     res = search(thm, budget=Budget(examples=2, batch=16), seed=0)
     assert res.verdict == "error" and "positive: holds(s, x) must give one boolean per instance" in res.note
+
+
+def test_a_value_shrink_budget_spent_mid_search_is_not_a_flaky_failure():
+    """The value shrinker's budget can run out while Hypothesis replays a failing choice to
+    confirm it: the replay must get the answer it got before (memoised), not a refusal that
+    Hypothesis reports as a flaky test (which ended a search of T4's forward-gate mutant)."""
+    import dataclasses
+
+    thm = _toy("user.sum-is-zero", lambda s, x: residual(xp.sum(x["v"]), xp.zeros(()), xp.sum(xp.abs(x["v"])) + 1.0),
+               lambda rng, s: {"v": rng.reals(6 * s.n)}, tol=Tolerance(0.0, 1e-12, "a sum of 12 terms"))
+    for k in (1, 2, 3, 5, 8):
+        res = search(thm, budget=dataclasses.replace(SMALL, shrink_examples=k), seed=k)
+        assert res.verdict == "refuted" and res.counterexample.shrink["value_evaluations"] <= k

@@ -6,18 +6,24 @@ exactly (to rounding) by enumeration:
 * inputs ``x`` in ``{0,1}^d`` (all ``N = 2^d`` of them, row ``i`` of :func:`tables` ``.X``) with a
   strictly positive probability vector ``P(x) = softmax(logits)`` (logits, not probabilities, are
   the instance's numbers, so shrinking a counterexample never creates a zero-probability event);
-* a tree of receptive fields (regions): leaves are pixel groups, siblings may overlap, the top
-  region is the whole input; a region is ``(pixels, children)`` and the top is the last one;
+* a layout of receptive fields (regions): leaves are pixel groups, siblings may overlap, the top
+  region is the whole input; a region is ``(pixels, children)`` and the top is the last one. A
+  region may have several parents (:data:`DAGS`), so a node's gradient sums over parents in
+  several regions; :data:`TREES` have one parent per region;
 * summarisation variables ``z_r(x)`` (a deterministic function of the pixels inside region r),
   one kind per region: ``content`` (the region's pixel pattern: lossless), ``tuple`` (the tuple of
   the children's values, relabelled: injective in the children, lossless when they are and cover
-  the region), ``xor`` (parity of the region's pixels: lossy), ``label`` (the top variable *is*
-  the class label, parity of the whole input);
-* the label ``y(x)`` = parity of the whole input (so it is a function of a lossless top);
+  the region), ``xor`` (parity of the region's pixels: lossy), ``count`` (number of ones: lossy),
+  ``drop`` (a leaf's pattern without its last private pixel, one in no other leaf: lossy),
+  ``label`` (the top variable *is* the class label);
+* the label ``y(x)`` = parity of the input's pixels, those a ``drop`` leaf discards excepted
+  (so it is a function of the top variable of every ``tuple``-topped preset on leaves that
+  partition the input);
 * a student: ``n`` ReLU nodes on every non-top region, leaves reading their pixels, a parent's
   nodes reading all its children's nodes; ``C = 2`` linear output nodes on the top region; an
   optional bias; L2 loss ``|f_top - onehot(y)|^2 / 2``, so the top gradient (negative gradient
-  convention, as in the paper) is ``g_top = onehot(y) - f_top`` and ``g_k = f'_k sum_j w_jk g_j``.
+  convention, as in the paper) is ``g_top = onehot(y) - f_top`` and
+  ``g_k = f'_k sum_{j in pa(k)} w_jk g_j``.
 
 Instance keys: ``logits`` (N,), ``w{r}`` (|pixels| x n) and ``b{r}`` for a leaf r, ``w{a}_{b}``
 (n_b x n_a: row = child node k, column = parent node j, i.e. W_ba[k, j] = w_jk) for child b of a.
@@ -26,7 +32,51 @@ Conditional expectations ``E[h | v]`` for a labelling ``v`` of the inputs are se
 (``jax.ops.segment_sum`` on the JAX backend, ``numpy.add.at`` on the 50-digit backend), so the
 model runs under ``jit(vmap(...))`` and in mpmath alike. Conventions: ReLU'(0) = 0 (the gate
 is ``[pre-activation > 0]``); the top is linear (gate 1).
+
+Reaching the hard regime of T2 by construction
+----------------------------------------------
+
+Theorem 2 is interesting where it is not Theorem 3: on a lossy teacher, with gates that close on
+some events, deeper than two levels. Random instances almost never meet its exact conditions
+there. :func:`sample_network` builds instances that meet them exactly:
+
+* *Broadness*, ``P(x_alpha | z_alpha, z_beta) = P(x_alpha | z_alpha)``: at an input, the left side
+  is ``P(x_alpha | z_alpha) / P(z_beta | z_alpha)`` (z_beta is a function of x_alpha), so broadness
+  says that z_alpha determines every child's z_beta. It holds for ``tuple`` regions, lossy or not.
+* *Focus*, ``x_beta`` independent of ``z_alpha`` given ``z_beta``: take
+  ``P(x) = Q(z_leaves(x)) prod_l P_l(x_l | z_l(x_l))`` (:func:`hierarchical_logits`) with any
+  positive ``Q`` and ``P_l``. When each leaf's variable determines the leaf's pixels shared with
+  other leaves (``drop`` keeps them; on leaves that partition the input any kind does), the
+  contents given all leaf values are independent, each with law ``P_l(. | z_l)``. Every region
+  above the leaves is a union of leaves whose ``tuple`` variable is the tuple of its leaves'
+  values, so given z_beta the content x_beta depends on nothing else: not on z_alpha (focus),
+  nor on z_top.
+* *Decorrelation*, ``Cov(f'_j, pre-activation_j | z) = Cov(f'_k, raw gradient_k | z) = 0``: make
+  every gate a function of its own region's variable. Bottom-up, with the weights fixed, the
+  pre-activation of node j without bias takes a range of values [lo_a, hi_a] on each event
+  z = a; a bias ``-t`` with ``t`` inside a gap between these ranges (:func:`event_threshold`) closes
+  the node on the events below the gap and opens it above, so f'_j is constant on every event
+  and both covariances vanish exactly, while the activation still varies inside an event. Gaps
+  exist when the within-event variation is small next to the between-event one: a leaf weight
+  ``w`` is split into ``P w`` (``P`` = :attr:`Tables.measurable`, the projector onto weights with
+  ``w . x`` a function of the leaf variable) plus a scaled remainder.
+* *Update decorrelation*, ``Cov(f_k, g_j | z_alpha) = 0`` (used by the paper, not listed): it holds
+  when every activation is a function of its region's variable (remainder scaled to 0), and also
+  while activations vary, when the varying leaf nodes are *silent* (no parent reads them): then
+  f_top and, y being a function of z_top, every gradient is a function of z_top, while a silent
+  f_k is a function of x_beta, independent of z_top given z_beta (above), so
+  ``E[f_k | z_top] = E[f_k | z_alpha]`` and the covariance is 0. With the remainder scaled in
+  (0, 1) and read by the parents, the update
+  decorrelation fails while focus, broadness and decorrelation hold: the instances on which the
+  weight update under the paper's listed conditions alone fails.
+
+The lossy presets ``drop_leaves`` and ``count_leaves`` on layouts of two-pixel leaves (``d6-uneven``,
+``d8-pairs``, ``dag6``, ``dag8``, and ``d5-overlap`` for ``drop``) then give instances of every kind
+above. The predicates :func:`is_lossless_equivalent`, :func:`all_gates_open`,
+:func:`gates_constant`, :func:`activations_measurable` and :func:`forward_gate_exercised` name the
+regimes where a claim holds for a trivial reason, so that non-trivial instances can be counted.
 """
+
 
 from __future__ import annotations
 
@@ -55,7 +105,27 @@ TREES: dict[str, tuple] = {
                    ((2, 3, 4), (2, 3)), ((0, 1, 2, 3, 4), (4, 5))),
     "d6-uneven": (((0, 1), ()), ((2, 3), ()), ((4, 5), ()), ((0, 1, 2, 3), (0, 1)),
                   ((0, 1, 2, 3, 4, 5), (3, 2))),
+    # three levels of two-pixel leaves: a "drop" teacher is lossy at every leaf (see TEACHERS)
+    "d8-pairs": (((0, 1), ()), ((2, 3), ()), ((4, 5), ()), ((6, 7), ()), ((0, 1, 2, 3), (0, 1)),
+                 ((4, 5, 6, 7), (2, 3)), (tuple(range(8)), (4, 5))),
 }
+
+#: named region DAGs: as TREES, but a region may have several parents (the sum over parents
+#: pa(k) in the backward identities is then more than one term)
+DAGS: dict[str, tuple] = {
+    # the middle pixel's leaf feeds both middle regions
+    "dag3": (((0,), ()), ((1,), ()), ((2,), ()), ((0, 1), (0, 1)), ((1, 2), (1, 2)), ((0, 1, 2), (3, 4))),
+    # leaf (2, 3) has two parents; two-pixel leaves, so "drop" makes every leaf lossy
+    "dag6": (((0, 1), ()), ((2, 3), ()), ((4, 5), ()), ((0, 1, 2, 3), (0, 1)), ((2, 3, 4, 5), (1, 2)),
+             (tuple(range(6)), (3, 4))),
+    # four levels; the middle region (2..5) and the leaves (2, 3), (4, 5) have two parents each
+    "dag8": (((0, 1), ()), ((2, 3), ()), ((4, 5), ()), ((6, 7), ()),
+             ((0, 1, 2, 3), (0, 1)), ((2, 3, 4, 5), (1, 2)), ((4, 5, 6, 7), (2, 3)),
+             ((0, 1, 2, 3, 4, 5), (4, 5)), ((2, 3, 4, 5, 6, 7), (5, 6)), (tuple(range(8)), (7, 8))),
+}
+
+#: every named layout, trees first
+LAYOUTS: dict[str, tuple] = {**TREES, **DAGS}
 
 
 def pair_tree(d: int, leaf: int = 2) -> tuple:
@@ -88,6 +158,8 @@ TEACHERS: dict[str, tuple[str, str, str]] = {
     "xor_leaves": ("xor", "tuple", "tuple"),
     "xor_mid": ("content", "xor", "tuple"),
     "xor_all": ("xor", "xor", "xor"),
+    "drop_leaves": ("drop", "tuple", "tuple"),
+    "count_leaves": ("count", "tuple", "tuple"),
 }
 
 
@@ -116,7 +188,7 @@ class Tables:
     X: np.ndarray  # N x d, 0/1
     regions: tuple  # (pixels, children) per region; top last
     kinds: tuple
-    parent: tuple  # parent region of each region (-1 for the top)
+    parents: tuple  # parent regions of each region (() for the top; several in a DAG)
     top: int
     cid: tuple  # content id of region r per input
     mc: tuple
@@ -124,6 +196,8 @@ class Tables:
     mz: tuple
     y: np.ndarray
     Y: np.ndarray  # N x C one-hot targets
+    measurable: tuple  # per leaf: the projector onto leaf weights w with w.x a function of z_r (None above)
+    dropped: tuple  # pixels a "drop" leaf discards (the label ignores them)
 
     @property
     def edges(self) -> list[tuple[int, int]]:
@@ -138,25 +212,49 @@ class Tables:
 
 
 def _validate(tree: tuple) -> int:
+    """A layout is valid when its regions cover pixels 0..d-1, the last one (the top) is all of
+    them, children come before their parents, lie inside them and cover them, a region lists a
+    child once, and every region but the top has a parent (one in a tree, several in a DAG)."""
     pix = sorted({p for px, _ in tree for p in px})
     d = len(pix)
     if pix != list(range(d)) or tuple(tree[-1][0]) != tuple(range(d)):
         raise ValueError("regions must cover pixels 0..d-1 and the last region (the top) must be all of them")
-    seen_parent: dict[int, int] = {}
+    has_parent: set[int] = set()
     for a, (px, ch) in enumerate(tree):
+        if len(set(ch)) != len(ch):
+            raise ValueError(f"region {a} lists a child twice")
         for b in ch:
             if not b < a:
                 raise ValueError("children must come before their parent")
-            if b in seen_parent:
-                raise ValueError(f"region {b} has two parents")
             if not set(tree[b][0]) <= set(px):
                 raise ValueError(f"child {b} is not inside region {a}")
-            seen_parent[b] = a
+            has_parent.add(b)
         if ch and set().union(*(set(tree[b][0]) for b in ch)) != set(px):
             raise ValueError(f"children of region {a} do not cover it")
-    if set(seen_parent) != set(range(len(tree) - 1)):
+    if has_parent != set(range(len(tree) - 1)):
         raise ValueError("every region but the top needs a parent")
     return d
+
+
+def _measurable_projector(Xr: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """The orthogonal projector onto the leaf weights ``w`` for which ``w . x_r`` is a function of
+    ``z_r`` (the same on every content of an event): ``w`` orthogonal to every difference of two
+    contents sharing a value. Computed exactly (SymPy rationals), so ``(P w) . x`` is the same
+    float on every content of an event whenever P's rows are 0/1 or equal (drop, count, content)."""
+    import sympy as sp
+
+    # only distinct (content, value) pairs matter: at most 2^|region| rows, not one per input
+    # (pairs of inputs would be ~N^2 / 2: millions at d = 12)
+    keys = np.unique(np.column_stack([Xr, z]), axis=0)
+    Xr, z = keys[:, :-1], keys[:, -1]
+    diffs = [Xr[i] - Xr[j] for i in range(len(z)) for j in range(i) if z[i] == z[j]]
+    p = Xr.shape[1]
+    if not diffs:
+        return np.eye(p)
+    B = sp.Matrix(np.unique(np.array(diffs), axis=0).tolist()).rref()[0]
+    B = B[[i for i in range(B.rows) if any(B.row(i))], :]
+    proj = B.T * (B * B.T).inv() * B
+    return np.array((sp.eye(p) - proj).tolist(), dtype=np.float64)
 
 
 @functools.cache
@@ -166,31 +264,53 @@ def tables(tree: tuple, teacher: str) -> Tables:
     X = np.array(list(itertools.product([0, 1], repeat=d)), dtype=np.int64).reshape(N, d)
     kinds = kinds_of(tree, teacher)
     R = len(tree)
-    parent = [-1] * R
+    parents: list[list[int]] = [[] for _ in range(R)]
     for a, (_, ch) in enumerate(tree):
         for b in ch:
-            parent[b] = a
-    y = X.sum(axis=1) % 2
-    cid, mc, zid, mz = [], [], [], []
+            parents[b].append(a)
+    leaves_of = {p: [r for r, (px, ch) in enumerate(tree) if not ch and p in px] for p in range(d)}
+    dropped = sorted(_dropped_pixel(tree, r, leaves_of) for r in range(R)
+                     if kinds[r] == "drop" and _dropped_pixel(tree, r, leaves_of) is not None)
+    kept = [i for i in range(d) if i not in dropped]
+    y = X[:, kept].sum(axis=1) % 2
+    cid, mc, zid, mz, measurable = [], [], [], [], []
     for r, (px, ch) in enumerate(tree):
         c, m = _compact(*[X[:, i] for i in px])
         cid.append(c)
         mc.append(m)
         kind = kinds[r]
-        if kind == "content" or (kind == "tuple" and not ch):
+        drop = _dropped_pixel(tree, r, leaves_of) if kind == "drop" else None
+        if kind == "content" or (kind in ("tuple", "drop") and not ch and drop is None):
             z, k = c, m
-        elif kind == "tuple":
+        elif kind == "drop" and not ch:
+            z, k = _compact(*[X[:, i] for i in px if i != drop])
+        elif kind in ("tuple", "drop"):
             z, k = _compact(*[zid[b] for b in ch])
         elif kind == "xor":
             z, k = _compact(X[:, list(px)].sum(axis=1) % 2)
+        elif kind == "count":
+            z, k = _compact(X[:, list(px)].sum(axis=1))
         elif kind == "label":
             z, k = _compact(y)
         else:
             raise ValueError(f"unknown summarisation kind {kind!r}")
         zid.append(z)
         mz.append(k)
+        measurable.append(None if ch else _measurable_projector(X[:, list(px)], z))
     Y = np.eye(C, dtype=np.float64)[y]
-    return Tables(d, N, X, tuple(tree), kinds, tuple(parent), R - 1, tuple(cid), tuple(mc), tuple(zid), tuple(mz), y, Y)
+    return Tables(d, N, X, tuple(tree), kinds, tuple(tuple(p) for p in parents), R - 1, tuple(cid), tuple(mc),
+                  tuple(zid), tuple(mz), y, Y, tuple(measurable), tuple(dropped))
+
+
+def _dropped_pixel(tree: tuple, r: int, leaves_of: dict) -> int | None:
+    """The pixel a ``drop`` leaf discards: its last private pixel (in no other leaf), provided the
+    leaf has at least two pixels; None for a one-pixel leaf, one without a private pixel, or a
+    region that is not a leaf."""
+    px, ch = tree[r]
+    if ch or len(px) < 2:
+        return None
+    private = [i for i in px if leaves_of[i] == [r]]
+    return private[-1] if private else None
 
 
 def tables_of(s: Any) -> Tables:
@@ -256,42 +376,164 @@ def width(T: Tables, n: int, r: int) -> int:
     return C if r == T.top else n
 
 
+def _input_to_region(T: Tables, r: int, x: Any, F: dict) -> Any:
+    """Pre-activation of region r's nodes without the bias, at every input (N x n_r)."""
+    px, ch = T.regions[r]
+    if not ch:
+        return xp.asarray(np.asarray(T.X[:, list(px)], dtype=np.float64)) @ x[leaf_weight(r)]
+    return sum(F[b] @ x[edge_weight(r, b)] for b in ch)
+
+
+@functools.cache
+def _leaf_maps(tree: tuple, teacher: str) -> tuple:
+    """Static maps for :func:`hierarchical_logits`: the joint labelling of all leaves' variables
+    (and its size), and per leaf its content -> value map."""
+    T = tables(tree, teacher)
+    leaves = [r for r in range(len(T.regions)) if T.is_leaf(r)]
+    joint, mj = _compact(*[T.zid[r] for r in leaves])
+    maps = []
+    for r in leaves:
+        cz = np.zeros(T.mc[r], dtype=np.int64)
+        cz[T.cid[r]] = T.zid[r]
+        maps.append((r, cz))
+    return joint, mj, tuple(maps)
+
+
+def hierarchical_logits(rng: Any, s: Any, spread: float = 1.5) -> Any:
+    """Logits of ``P(x) = Q(z_leaves(x)) prod_leaves P_l(x_l | z_l)``: an arbitrary positive law
+    ``Q`` of the leaves' joint value and, per leaf, an arbitrary positive law of its content given
+    its value (all random, log-scale ``spread``). Under it a leaf's content depends on the rest of
+    the input only through its own variable; see the module docstring for why focus follows."""
+    T = tables_of(s)
+    joint, mj, maps = _leaf_maps(s["tree"], s["teacher"])
+    logits = spread * rng.normal(mj)[joint]
+    for r, cz in maps:
+        u = spread * rng.normal(T.mc[r])
+        lse = xp.log(segsum(xp.exp(u), cz, T.mz[r]))
+        logits = logits + (u - lse[cz])[T.cid[r]]
+    return logits
+
+
+#: a threshold must sit in a gap between events' pre-activation ranges wider than this (relative to
+#: max |pre-activation| + 1): far above float64 rounding of the forward pass (~1e-15), so the
+#: property's own forward pass gates each event as the sampler meant
+GAP_MARGIN = 1e-6
+
+
+def event_threshold(u: Any, ids: np.ndarray, m: int, pick: Any) -> Any:
+    """Per node (column of ``u``, the pre-activations without bias at every input): a threshold
+    ``t`` such that every event {z = a} lies wholly above it or wholly at/below it, with at least
+    one event on each side. The candidates are the events' maxima ``hi_a``: one is valid when no
+    event's range [lo_b, hi_b] straddles it (hi_b <= hi_a, or lo_b exceeds hi_a by more than
+    :data:`GAP_MARGIN`, relative); ``t`` is the midpoint between ``hi_a`` and the lowest ``lo_b``
+    above it, for the valid candidate chosen by ``pick`` in (0, 1]. Where none is valid (one
+    event, or ranges that overlap) ``t`` is below every value: the node is open everywhere. With
+    bias ``-t`` the gate f' = [u - t > 0] is a function of z (constant on each event). Pairwise
+    comparisons of the m events, no sort or scatter: quick to compile (JAX only)."""
+    import jax.numpy as jnp
+
+    fallback = jnp.min(u, axis=0) - 1.0
+    if m < 2:
+        return fallback
+    member = np.zeros((m, len(ids), 1), dtype=bool)
+    member[ids, np.arange(len(ids)), 0] = True
+    lo = jnp.min(jnp.where(member, u[None], jnp.inf), axis=1)  # m x k
+    hi = jnp.max(jnp.where(member, u[None], -jnp.inf), axis=1)
+    margin = GAP_MARGIN * (jnp.max(jnp.abs(u), axis=0) + 1.0)
+    below = hi[None, :, :] <= hi[:, None, :]  # [a, b]: event b wholly at or below hi_a
+    above = lo[None, :, :] > hi[:, None, :] + margin
+    valid = jnp.all(below | above, axis=1) & jnp.any(above, axis=1)  # m x k
+    nxt = jnp.min(jnp.where(above, lo[None, :, :], jnp.inf), axis=1)
+    count = jnp.sum(valid, axis=0)
+    kth = jnp.floor((1.0 - pick) * count)  # 0 .. count - 1
+    a = jnp.argmax(jnp.cumsum(valid, axis=0) > kth, axis=0)
+    mid = (jnp.take_along_axis(hi, a[None], axis=0)[0] + jnp.take_along_axis(nxt, a[None], axis=0)[0]) / 2
+    return jnp.where(count > 0, mid, fallback)
+
+
 def sample_network(rng: Any, s: Any) -> dict[str, Any]:
     """One instance: a distribution over inputs and student weights (a :class:`verify.Rng` sampler).
 
-    Per instance it mixes regimes so one batch holds instances meeting and violating each
-    condition of the reformulation:
-    P(x) is uniform (25%), a product of independent pixels (35%) or a general random vector (40%);
-    with probability 1/4 the network is in its *linear regime* (non-negative weights, biases
-    >= 1/2, so every gate is open, which makes every decorrelation condition hold); otherwise
-    a bias is present with probability 1/2.
+    Per instance it mixes regimes, so that one batch holds instances meeting and violating each
+    condition of the reformulation, and the hard regime is reached by construction:
+
+    * P(x): uniform (10%), a product of independent pixels (20%), a general random vector (30%),
+      or :func:`hierarchical_logits` (40%), under which focus holds for every teacher whose leaf
+      variables determine the leaves' shared pixels and whose other regions are ``tuple``;
+    * weights: the *linear regime* (15%: non-negative weights, biases >= 1/2, every gate open);
+      *event-gated* (50%: every non-top node's bias from :func:`event_threshold`, bottom-up, so
+      each gate is a function of its own region's variable and both decorrelations hold, with some
+      gates closed wherever the events' ranges leave a gap); *free* (35%: Gaussian weights, a bias
+      with probability 1/2).
+    * in the event-gated regime a leaf weight ``w`` splits into ``P w`` (``P`` =
+      ``Tables.measurable``: the part under which ``w . x`` is a function of the leaf's variable) and
+      the rest, which is scaled by a random factor in [0.05, 0.6) (40%: activations vary within
+      events), zero (30%: every activation is a function of the teacher's variables), or zero but
+      for *silent* leaf nodes (30%: each leaf node with probability 1/2 keeps all of ``w`` and no
+      parent reads it), so that the update decorrelation holds while activations vary;
+    * independently, 30% of event-gated instances have *leaky* middle nodes (each with probability
+      1/2): no parent reads them and their threshold lies anywhere in their range, so on a lossy
+      teacher their gate splits events (the forward decorrelation fails at them) while, their raw
+      gradient being 0, the backward decorrelation still holds: the instances that show the
+      forward identity needs the forward decorrelation.
     """
     T = tables_of(s)
     n = s["n"]
+    R = len(T.regions)
+    # ---- P(x)
     mode = rng.uniform(())
     theta = rng.normal(T.d)
     general = 1.5 * rng.normal(T.N)
+    hier = hierarchical_logits(rng, s)
     product = xp.asarray(np.asarray(T.X, dtype=np.float64)) @ theta
-    logits = xp.where(mode <= 0.25, 0.0 * general, xp.where(mode <= 0.6, product, general))
-    linear = rng.coin(0.25)
+    logits = xp.where(mode <= 0.1, 0.0 * general,
+                      xp.where(mode <= 0.3, product, xp.where(mode <= 0.6, general, hier)))
+    # ---- regimes of the weights
+    wmode = rng.uniform(())
+    linear, events = wmode <= 0.15, (wmode > 0.15) & (wmode <= 0.65)
     has_bias = rng.coin(0.5)
-    out = {"logits": logits}
-
-    def weights(shape):
-        w = rng.normal(shape)
-        return xp.where(linear, xp.abs(w), w)
-
-    def biases(k):
-        b = rng.normal(k)
-        return xp.where(linear, xp.abs(b) + 0.5, xp.where(has_bias, b, 0.0 * b))
-
+    sub = rng.uniform(())
+    remainder_scale = xp.where(sub <= 0.4, rng.uniform((), 0.05, 0.6), 0.0)
+    silent_mode = sub > 0.7
+    leaky_mode = rng.coin(0.3)
+    raw, ev, silent, leaky = {}, {}, {}, {}
     for r, (px, ch) in enumerate(T.regions):
         k = width(T, n, r)
         if not ch:
-            out[leaf_weight(r)] = weights((len(px), k))
+            w = rng.normal((len(px), k))
+            raw[leaf_weight(r)] = w
+            silent[r] = silent_mode & rng.coin(0.5, (k,))
+            wm = xp.asarray(T.measurable[r]) @ w
+            ev[leaf_weight(r)] = wm + (w - wm) * xp.where(silent[r], 1.0, remainder_scale)[None, :]
+        elif r != T.top:
+            silent[r] = leaky[r] = leaky_mode & rng.coin(0.5, (k,))
         for b in ch:
-            out[edge_weight(r, b)] = weights((width(T, n, b), k))
-        out[bias(r)] = biases(k)
+            W = rng.normal((width(T, n, b), k))
+            raw[edge_weight(r, b)] = W
+            ev[edge_weight(r, b)] = xp.where(silent[b][:, None], 0.0, W)
+        raw[bias(r)] = rng.normal(k)
+    picks = {r: rng.uniform((width(T, n, r),)) for r in range(T.top)}
+    # ---- event-gated biases, bottom-up through the event-gated weights
+    F = {}
+    for r in range(R):
+        u = _input_to_region(T, r, ev, F)
+        if r == T.top:
+            ev[bias(r)] = raw[bias(r)]
+            continue
+        t = event_threshold(u, T.zid[r], T.mz[r], picks[r])
+        if r in leaky:  # a threshold anywhere in the node's range: its gate may split events
+            lo, hi = xp.min(u, axis=0), xp.max(u, axis=0)
+            t = xp.where(leaky[r], lo + (hi - lo) * picks[r], t)
+        ev[bias(r)] = -t
+        F[r] = xp.heaviside(u - t) * (u - t)
+    out = {"logits": logits}
+    biases = {bias(r) for r in range(R)}
+    for key, w in raw.items():
+        if key in biases:
+            other = xp.where(linear, xp.abs(w) + 0.5, xp.where(has_bias, w, 0.0 * w))
+        else:
+            other = xp.where(linear, xp.abs(w), w)
+        out[key] = xp.where(events, ev[key], other)
     return out
 
 
@@ -301,21 +543,16 @@ def forward_backward(s: Any, x: Any) -> dict[str, Any]:
     gradient ``G`` (``g_top = onehot(y) - f_top``)."""
     T = tables_of(s)
     A, D, F = {}, {}, {}
-    for r, (px, ch) in enumerate(T.regions):
-        if not ch:
-            a = xp.asarray(np.asarray(T.X[:, list(px)], dtype=np.float64)) @ x[leaf_weight(r)]
-        else:
-            a = sum(F[b] @ x[edge_weight(r, b)] for b in ch)
-        a = a + x[bias(r)][None, :]
+    for r in range(len(T.regions)):
+        a = _input_to_region(T, r, x, F) + x[bias(r)][None, :]
         A[r] = a
         D[r] = xp.ones(a.shape) if r == T.top else xp.heaviside(a)
         F[r] = a if r == T.top else D[r] * a
     G, Rg = {}, {}
     G[T.top] = xp.asarray(T.Y) - F[T.top]
     Rg[T.top] = G[T.top]
-    for r in reversed(range(T.top)):
-        pa = T.parent[r]
-        Rg[r] = G[pa] @ xp.transpose(x[edge_weight(pa, r)])
+    for r in reversed(range(T.top)):  # parents come after their children: their G is ready
+        Rg[r] = sum(G[pa] @ xp.transpose(x[edge_weight(pa, r)]) for pa in T.parents[r])
         G[r] = D[r] * Rg[r]
     return {"A": A, "D": D, "F": F, "R": Rg, "G": G, "p": probabilities(x)}
 
@@ -424,15 +661,85 @@ def update_decorrelation_deviation(s: Any, x: Any) -> Any:
     return xp.max(xp.stack(devs))
 
 
+# --------------------------------------------------------------------------- trivial regimes
+
+#: deviation below which a regime predicate counts a region as lossless (as the theorems' COND_TOL:
+#: a deviation is a difference of ratios of <= 4096-term sums of probabilities, rounding <~ 1e-12)
+TRIVIAL_TOL = 1e-9
+
+
+def is_lossless_equivalent(s: Any, x: Any, tol: float = TRIVIAL_TOL) -> Any:
+    """True when the teacher is lossless on this instance, whatever its preset is called: every
+    region's variable (the top included) determines the region's content, i.e. every
+    ``P(x_r | z_r)`` is a point mass (:func:`lossless_deviation` <= ``tol``). There T3 makes every
+    condition of T2 hold, so T2 and T4 are exact for a trivial reason. (An ``xor`` leaf of one
+    pixel, for instance, is lossless.) Boolean per instance, over ``xp`` (vmappable)."""
+    return lossless_deviation(s, x) <= tol
+
+
+def all_gates_open(s: Any, x: Any) -> Any:
+    """True when every non-top student node is open (pre-activation > 0) on every input: the
+    student is then a linear network on the support of P(x), every gate/activation decorrelation
+    holds trivially, and no identity's gate ``f'`` is exercised. Boolean per instance (vmappable)."""
+    T = tables_of(s)
+    D = forward_backward(s, x)["D"]
+    if T.top == 0:
+        return xp.asarray(True)
+    return xp.min(xp.stack([xp.min(D[r]) for r in range(T.top)])) > 0.5
+
+
+def gates_constant(s: Any, x: Any) -> Any:
+    """True when no gate varies over the inputs: each non-top node is open on every input or
+    closed on every input (a dead node). The student is then linear on the support, as when
+    :func:`all_gates_open` (which is the case with no dead node). Boolean per instance."""
+    T = tables_of(s)
+    D = forward_backward(s, x)["D"]
+    if T.top == 0:
+        return xp.asarray(True)
+    return xp.max(xp.stack([xp.max(xp.max(D[r], axis=0) - xp.min(D[r], axis=0)) for r in range(T.top)])) < 0.5
+
+
+def activations_measurable(s: Any, x: Any, tol: float = TRIVIAL_TOL) -> Any:
+    """True when every student activation is (to rounding) a function of its own region's
+    variable: ``Var(f_j | z_r)`` relative to ``E[f_j^2 | z_r]`` is <= ``tol`` at every non-top node.
+    The forward identity is then a tautology and the update decorrelation holds trivially; on a
+    lossy teacher the gradients still vary within events. Boolean per instance (vmappable)."""
+    T = tables_of(s)
+    net = forward_backward(s, x)
+    if T.top == 0:
+        return xp.asarray(True)
+    devs = [_cov_dev(net["p"], net["F"][r], net["F"][r], T.zid[r], T.mz[r]) for r in range(T.top)]
+    return xp.max(xp.stack(devs)) <= tol
+
+
+def forward_gate_exercised(s: Any, x: Any) -> Any:
+    """True when the gate of the forward identity matters: some node on a non-leaf, non-top
+    region is closed on some input (the top is linear, leaves have no forward identity), so
+    dropping ``f'_j`` from ``f_j = f'_j (sum_k w_jk f_k + b_j)`` changes a conditioned value."""
+    T = tables_of(s)
+    D = forward_backward(s, x)["D"]
+    mids = [r for r in range(T.top) if not T.is_leaf(r)]
+    if not mids:
+        return xp.asarray(False)
+    return xp.min(xp.stack([xp.min(D[r]) for r in mids])) < 0.5
+
+
 # --------------------------------------------------------------------------- strategies
 
 
+#: the default layouts and teachers of :func:`teacher_structures` (the first six trees, the first five presets)
+BASIC_TREES = ("d2", "d3-overlap", "d4-pairs", "d4-deep", "d5-overlap", "d6-uneven")
+BASIC_TEACHERS = ("lossless", "label_top", "xor_leaves", "xor_mid", "xor_all")
+
+
 def teacher_structures(trees: Any = None, teachers: Any = None, n: Any = (1, 2)) -> st.SearchStrategy:
-    """Hypothesis strategy for a structure: a named tree (or given trees), a teacher preset and
-    the number ``n`` of student nodes per non-top region. Importable for users' own tests."""
-    trees = list(TREES) if trees is None else list(trees)
-    teachers = list(TEACHERS) if teachers is None else list(teachers)
-    tree_values = [TREES[t] if isinstance(t, str) else t for t in trees]
+    """Hypothesis strategy for a structure: a named layout (a key of :data:`LAYOUTS`: a tree or a
+    DAG) or explicit ones, a teacher preset and the number ``n`` of student nodes per non-top
+    region; by default :data:`BASIC_TREES` x :data:`BASIC_TEACHERS` x {1, 2}. Importable for users'
+    own tests. Values are drawn in the order given (Hypothesis's simplest draw is the first)."""
+    trees = list(BASIC_TREES) if trees is None else list(trees)
+    teachers = list(BASIC_TEACHERS) if teachers is None else list(teachers)
+    tree_values = [LAYOUTS[t] if isinstance(t, str) else t for t in trees]
     return st.fixed_dictionaries({
         "tree": st.sampled_from(tree_values),
         "teacher": st.sampled_from(teachers),
@@ -444,4 +751,4 @@ def structure(tree: Any, teacher: str = "lossless", n: int = 2):
     """A :class:`verify.Structure` for a named or explicit tree."""
     from verify.values import Structure
 
-    return Structure({"tree": TREES[tree] if isinstance(tree, str) else tree, "teacher": teacher, "n": n})
+    return Structure({"tree": LAYOUTS[tree] if isinstance(tree, str) else tree, "teacher": teacher, "n": n})

@@ -225,3 +225,17 @@ def test_a_family_keeps_the_sizes_left_symbolic_in_its_scope():
 
     res = check_derivation(Derivation.for_sizes(build, P=[2, 3]))
     assert res.verdict == "proved" and str(res.scope) == "P in {2, 3}, all K", (res.verdict, str(res.scope), res.gap)
+
+
+def test_renaming_summation_dummies_is_never_refuted():
+    """A true link that only renames dummies (p[c, f] summed over f, against p[c, g] summed over g)
+    must not be refuted: the probe would give p[c, f] and p[c, g] independent values."""
+    from verify.symbolic import _probe
+
+    c, f, g = (sp.Symbol(n, integer=True) for n in "cfg")
+    F = sp.Symbol("F", integer=True, positive=True)
+    p = sp.IndexedBase("p", real=True)
+    diff = sp.Sum(p[c, f], (f, 0, F - 1)) - sp.Sum(p[c, g], (g, 0, F - 1))
+    assert _probe(diff, "==") is None
+    k, z = sp.Symbol("k", integer=True), sp.IndexedBase("z", real=True)
+    assert _probe(z[k] * sp.KroneckerDelta(k, 0) - z[0] * sp.KroneckerDelta(k, 0), "==") is None

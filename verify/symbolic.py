@@ -665,6 +665,22 @@ def _point_atoms(expr: Any) -> list[Any]:
     return sorted(atoms, key=str)
 
 
+def _aliased(e: Any, atoms: list[Any]) -> bool:
+    """Whether two indexed atoms of ``e`` may name one entry, so that independent random values
+    would make a false witness: an index that is a bound variable (a summation dummy, which a
+    renaming of dummies turns into another atom), or a symbolic index next to another index of the
+    same base (``z[k]`` and ``z[0]`` are one entry when k = 0)."""
+    free = e.free_symbols
+    indexed = [a for a in atoms if isinstance(a, sp.Indexed)]
+    for a in indexed:
+        symbols = set().union(*[sp.sympify(i).free_symbols for i in a.indices]) if a.indices else set()
+        if symbols - free:
+            return True
+        if symbols and any(b.base == a.base and b != a for b in indexed):
+            return True
+    return False
+
+
 def _probe(diff: Any, relation: str, tries: int = 60, seed: int = 0,
            case: dict[Any, Any] | None = None) -> dict[str, str] | None:
     """A rational point where ``diff relation 0`` fails exactly (``diff = lhs - rhs`` of a claim
@@ -675,6 +691,8 @@ def _probe(diff: Any, relation: str, tries: int = 60, seed: int = 0,
         if e.has(*_OPAQUE):
             continue
         atoms = _point_atoms(e)
+        if _aliased(e, atoms):
+            continue  # entries that may be one entry cannot be given independent values: no witness
         atoms += sorted({a for v in (case or {}).values() for a in sp.sympify(v).free_symbols} - set(atoms), key=str)
         for _ in range(tries):
             point = {a: _random_value(a, rng) for a in atoms}

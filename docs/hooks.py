@@ -119,9 +119,10 @@ def _verdict(t, certs: Path) -> str:
         return f"unreadable certificate ({exc})"
     if cert["theorem"]["statement_sha256"] != t.statement_hash():
         return "not run here (the certificate is for an earlier statement)"
-    sym = (cert.get("symbolic") or {}).get("verdict", "-")
+    from verify.records.trust import symbolic_cell
+
     num = (cert.get("numeric") or {}).get("verdict", "-")
-    return f"{'ok' if cert['ok'] else 'FAILED'} (symbolic {sym}, numeric {num})"
+    return f"{'ok' if cert['ok'] else 'FAILED'} (symbolic {symbolic_cell(cert.get('symbolic'))}, numeric {num})"
 
 
 def _catalogue() -> str:

@@ -8,8 +8,11 @@ pytest_plugins = ["pytester"]
 
 DATA = Path(__file__).parent / "data"
 
-#: small searches keep the suite fast: 10 Hypothesis structures (diversity finds mutants), 1,280 instances
+#: small searches keep the suite fast: 10 batches (half of them spread over the small scope), 1,280 instances
 SMALL = Budget(examples=10, batch=128)
+#: enough batches to cover a family's small scope (at most 32 structures here) and search beyond it:
+#: what a theorem's outcome is tested at
+COVER = Budget(examples=40, batch=64)
 
 
 @pytest.fixture

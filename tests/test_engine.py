@@ -9,14 +9,14 @@ import pytest
 import sympy as sp
 from conftest import SMALL
 
-from verify import Cases, Derivation, Equal, Separable, TheoremError, Tolerance, residual, xp
+from verify import Agrees, Algebra, Cases, Claim, Derivation, TheoremError, Tolerance, eq, residual, xp
 from verify.backends import backend, to_highprec
 from verify.engine.replay import replay
 from verify.engine.runner import run_theorem
 from verify.engine.search import search
 from verify.records.counterexample import Counterexample
 from verify.registry import load_file, theorem_of
-from verify.symbolic import check_derivation, check_step, weak_orderings
+from verify.symbolic import _check_link, check_derivation, weak_orderings
 
 
 def test_false_user_theorem_is_refuted_with_a_minimal_counterexample_that_replays(data, tmp_path):
@@ -81,12 +81,18 @@ def test_float64_rounding_is_not_reported_as_a_counterexample(data):
 
 
 def test_ablation_without_a_drawn_violation_says_so(data):
-    from verify.registry import get
+    """An assumption the claim does not need: dropping it finds nothing, and says how many
+    instances violating it were searched."""
+    import dataclasses
 
-    thm = get("patel2016.translation-maxpool.signed")
-    r = search(thm, drop="non_overlapping", budget=SMALL)
+    from verify import Assumption
+
+    (thm,) = load_file(data / "true_theorem.py")
+    needless = Assumption("first_positive", "x_0 > 0 (not needed)", lambda s, x: x["x"][0] > 0)
+    thm = dataclasses.replace(thm, assumptions=[needless])
+    r = search(thm, drop="first_positive", budget=SMALL)
     assert r.verdict == "confirmed"
-    assert r.dropped_violated > 0  # overlapping windows were drawn and still no counterexample
+    assert r.dropped_violated > 0  # instances with x_0 <= 0 were drawn and still no counterexample
 
 
 # ---------------------------------------------------------------- symbolic face
@@ -94,49 +100,51 @@ def test_ablation_without_a_drawn_violation_says_so(data):
 x, y = sp.symbols("x y", real=True)
 
 
-def test_equal_confirmed_and_refuted_with_an_exact_witness():
-    assert check_step(Equal((x + y) ** 2, x**2 + 2 * x * y + y**2, "square")).status == "confirmed"
-    assert check_step(Equal(sp.Max(x, y) + sp.Min(x, y), x + y, "max + min")).status == "confirmed"
-    wrong = check_step(Equal((x + y) ** 2, x**2 + y**2, "freshman"))
+def _link(prev, expr, by):
+    return _check_link(prev, eq(expr, by), {})
+
+
+def test_algebra_confirmed_and_refuted_with_an_exact_witness():
+    assert _link((x + y) ** 2, x**2 + 2 * x * y + y**2, Algebra("square")).status == "confirmed"
+    assert _link(sp.Max(x, y) + sp.Min(x, y), x + y, Algebra("max + min")).status == "confirmed"
+    wrong = _link((x + y) ** 2, x**2 + y**2, Algebra("freshman"))
     assert wrong.status == "refuted"
     point = {sp.Symbol(k, real=True): sp.Rational(v) for k, v in wrong.witness.items() if k in ("x", "y")}
     assert ((x + y) ** 2 - x**2 - y**2).subs(point) == sp.Rational(wrong.witness["lhs - rhs"]) != 0
-    irrational = check_step(Equal(sp.sqrt(2) + x, sp.sqrt(3) + x, "sqrt 2 = sqrt 3"))
-    assert irrational.status == "refuted"
+    assert _link(sp.sqrt(2) + x, sp.sqrt(3) + x, Algebra("sqrt 2 = sqrt 3")).status == "refuted"
 
 
-def test_a_true_step_sympy_cannot_confirm_is_unconfirmed_never_proved_nor_refuted():
+def test_a_true_link_sympy_cannot_confirm_is_unconfirmed_never_proved_nor_refuted():
     f = sp.Function("f")
-    renaming = Equal(sp.Integral(f(x), (x, 0, 1)), sp.Integral(f(y), (y, 0, 1)), "renaming a bound variable")
-    assert check_step(renaming).status == "unconfirmed"
-    result = check_derivation(Derivation([renaming, Equal(x, x, "trivial")]))
-    assert result.verdict == "unconfirmed"
-    assert [s.status for s in result.steps] == ["unconfirmed", "confirmed"]
+    lhs, rhs = sp.Integral(f(x), (x, 0, 1)), sp.Integral(f(y), (y, 0, 1))
+    result = check_derivation(Derivation(Claim(lhs, "==", rhs), [eq(rhs, Algebra("renaming a bound variable"))]))
+    assert result.verdict == "unconfirmed" and result.chains[0].links[0].status == "unconfirmed"
 
 
-def test_a_step_that_makes_sympy_raise_is_unconfirmed():
-    result = check_derivation(Derivation([Equal(object(), x + 1, "not an expression"), Equal(x, x, "fine")]))
-    assert result.verdict == "unconfirmed"
-    assert result.steps[0].status == "unconfirmed" and "SympifyError" in result.steps[0].detail
-    assert result.steps[1].status == "confirmed"
+def test_what_is_not_an_expression_is_an_error_and_what_sympy_cannot_evaluate_is_unconfirmed():
+    with pytest.raises(TheoremError, match="not a SymPy expression"):
+        eq(object(), Algebra("not an expression"))
+    hopeless = sp.Integral(sp.exp(-x**2) * sp.sin(x) ** 7, (x, 0, sp.oo))  # never integrated or probed
+    res = _link(hopeless, x, Algebra("hopeless"))
+    assert res.status == "unconfirmed"
 
 
 def test_a_silently_wrong_computer_algebra_derivative_is_flagged():
     import jax
     import jax.numpy as jnp
 
-    from verify import Agrees
-
     A = sp.MatrixSymbol("A", 2, 2)
     # SymPy 1.14 returns 0 for d/dA [tr(A) + tr(A^2)]; the true gradient is I + 2 A^T
     wrong = sp.diff(sp.Trace(A) + sp.Trace(A**2), A)
     grad = jax.grad(lambda a: jnp.trace(a) + jnp.trace(a @ a))
-    flagged = check_step(Agrees(wrong, [A], grad, "SymPy's matrix derivative"))
+    right = (sp.Identity(2) + 2 * A.T).as_explicit()
+    flagged = _check_link(right, eq(wrong, Agrees(grad, [A], "SymPy's matrix derivative")), {})
     assert flagged.status == "refuted" and "disagree" in flagged.detail
-    right = sp.Identity(2) + 2 * A.T
-    assert check_step(Agrees(right, [A], grad, "the hand derivation")).status == "cross-checked"
+    ok = _check_link(right, eq(right, Agrees(grad, [A], "the hand derivation")), {})
+    assert ok.status == "cross-checked"
     # a cross-check alone never proves
-    assert check_derivation(Derivation([Agrees(right, [A], grad, "only a cross-check")])).verdict == "unconfirmed"
+    d = Derivation(Claim(right, "==", right), [eq(right, Agrees(grad, [A], "only a cross-check"))], size={"n": 2})
+    assert check_derivation(d).verdict == "cross-checked"
 
 
 def test_case_split_covers_every_weak_ordering():
@@ -144,19 +152,77 @@ def test_case_split_covers_every_weak_ordering():
     syms = sp.symbols("a b c", real=True)
     assert [len(weak_orderings(syms[:n])) for n in (1, 2, 3)] == [3, 13, 75]
     assert len(weak_orderings([sp.Symbol("p", nonnegative=True)])) == 2  # p < 0 ruled out
-    relu = check_step(Cases(sp.Max(x, 0) + sp.Max(-x, 0), sp.Abs(x), [x], "relu(x) + relu(-x) = |x|"))
+    relu = _link(sp.Max(x, 0) + sp.Max(-x, 0), sp.Abs(x), Cases([x], "relu(x) + relu(-x) = |x|"))
     assert relu.status == "confirmed" and relu.cases == 3
-    wrong = check_step(Cases(sp.Max(x, 0), x, [x], "relu(x) = x"))
+    wrong = _link(sp.Max(x, 0), x, Cases([x], "relu(x) = x"))
     assert wrong.status == "refuted" and sp.Rational(wrong.witness["x"]) < 0
 
 
-def test_separable_premise_is_checked():
-    a, z = sp.IndexedBase("a"), sp.IndexedBase("z")
-    i = sp.Symbol("i", integer=True)
-    ok = check_step(Separable(z[i] * a[i], [a], i, "blockwise"))
-    assert ok.status == "confirmed" and ok.rule == "max-sum separability"
-    coupled = check_step(Separable(z[i] * a[i] * a[i + 1], [a], i, "couples neighbours"))
-    assert coupled.status == "unconfirmed"
+# ---------------------------------------------------------------- the claim is the property
+
+
+def _relu_theorem(claim, **kw):
+    """A user theorem whose property is ReLU(x) - ReLU(-x) = x entry by entry, with a given claim."""
+    from hypothesis import strategies as st
+
+    from verify import Theorem
+
+    return Theorem(
+        id="user.claim-vs-property", title="t", source="test", statement="s",
+        property=lambda s, x: residual(xp.relu(x["x"]) - xp.relu(-x["x"]), x["x"], xp.abs(x["x"])),
+        structure=st.fixed_dictionaries({"n": st.integers(1, 3)}), sample=lambda rng, s: {"x": rng.reals(s.n)},
+        tolerance=Tolerance(0.0, 0.0, "exact"), derivation=Derivation(claim=claim, **kw),
+    )
+
+
+def test_a_false_claim_with_a_derivation_of_an_unrelated_true_identity_gets_no_proof():
+    """The issue's first case: the chain proves y = y; the theorem's claim is not reached."""
+    xi, i, n = sp.IndexedBase("x", real=True), sp.Symbol("i", integer=True), sp.Symbol("n", integer=True, positive=True)
+    thm = _relu_theorem(Claim(sp.Max(xi[i], 0) + sp.Max(-xi[i], 0), "==", xi[i]), entries=(i, 0, n - 1),
+                        chain=[eq(y, Algebra("y = y"))])
+    rep = run_theorem(thm, faces=("symbolic", "numeric"), budget=SMALL)
+    assert rep.symbolic.verdict != "proved" and not rep.ok
+
+
+def test_a_claim_that_is_not_the_property_fails_with_the_disagreement():
+    """A true identity, proved, but about another expression than the property computes."""
+    xi, i, n = sp.IndexedBase("x", real=True), sp.Symbol("i", integer=True), sp.Symbol("n", integer=True, positive=True)
+    other = Claim(sp.Max(xi[i], 0) + sp.Max(-xi[i], 0), "==", sp.Abs(xi[i]))  # true, but not this property
+    thm = _relu_theorem(other, entries=(i, 0, n - 1), chain=[eq(sp.Abs(xi[i]), Cases([xi[i]], "sign"))])
+    rep = run_theorem(thm, faces=("symbolic", "numeric"), budget=SMALL)
+    assert rep.symbolic.claims[0].symbolic.verdict == "proved"  # the chain is fine ...
+    assert rep.symbolic.verdict == "unconfirmed" and not rep.ok  # ... but it is not the theorem's statement
+    assert any("disagree" in p for p in rep.problems)
+
+
+def test_a_transposed_matrix_in_the_claim_is_caught():
+    """The property computes W x; the claim says W^T x: the cross-check names the disagreement."""
+    from hypothesis import strategies as st
+
+    from verify import Theorem
+
+    W = sp.MatrixSymbol("W", 2, 2)
+    X = sp.MatrixSymbol("x", 2, 1)
+    claim = Claim((W.T * X).as_explicit(), "==", (W.T * X).as_explicit())
+    thm = Theorem(
+        id="user.transposed", title="t", source="test", statement="s",
+        property=lambda s, x: residual(x["W"] @ x["x"], x["W"] @ x["x"], xp.abs(x["W"]) @ xp.abs(x["x"])),
+        structure=st.fixed_dictionaries({"n": st.just(2)}),
+        sample=lambda rng, s: {"W": rng.normal((2, 2)), "x": rng.normal((2,))},
+        tolerance=Tolerance(0.0, 1e-14, "two products in the same order"),
+        derivation=Derivation(claim, [eq((W.T * X).as_explicit(), Algebra("the same"))], size={"n": 2}),
+    )
+    rep = run_theorem(thm, faces=("symbolic", "numeric"), budget=SMALL)
+    assert not rep.ok and any("disagree" in p for p in rep.problems)
+
+
+def test_a_symbol_assumption_the_theorem_does_not_make_is_caught():
+    """The derivation takes x >= 0 (a nonnegative IndexedBase), the theorem does not assume it."""
+    xn, i, n = sp.IndexedBase("x", nonnegative=True), sp.Symbol("i", integer=True), sp.Symbol("n", integer=True, positive=True)
+    thm = _relu_theorem(Claim(sp.Max(xn[i], 0) - sp.Max(-xn[i], 0), "==", xn[i]), entries=(i, 0, n - 1),
+                        chain=[eq(xn[i], Algebra("x >= 0"))])
+    rep = run_theorem(thm, faces=("symbolic", "numeric"), budget=SMALL)
+    assert not rep.ok and any("nonnegative" in p for p in rep.problems)
 
 
 # ---------------------------------------------------------------- contract and backends

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import SMALL
+from conftest import COVER, SMALL
 
 from theorems.patel2016 import layer as L
 from verify.engine.runner import run_theorem
@@ -27,10 +27,13 @@ def test_the_family_is_complete():
 @pytest.mark.parametrize("tid", IDS)
 def test_theorem_comes_out_as_expected(tid, tmp_path):
     thm = get(tid)
-    report = run_theorem(thm, faces=("symbolic", "numeric", "mutants"), budget=SMALL, out_dir=tmp_path)
+    report = run_theorem(thm, faces=("symbolic", "numeric", "mutants"), budget=COVER, out_dir=tmp_path)
     assert report.ok, report.problems
     if thm.expect == "true":
+        assert report.numeric.coverage["covered"] == report.numeric.coverage["structures"] > 0  # the whole small scope
+        # every derivation of the family is over symbolic sizes: proved for all sizes
         assert report.symbolic.verdict == "proved"
+        assert all(c.symbolic.scope.all_sizes for c in report.symbolic.claims)
         assert report.numeric.verdict == "confirmed"
         assert report.numeric.satisfied > 0  # non-vacuous
         assert report.numeric.max_ratio < 1.0
@@ -55,7 +58,7 @@ def test_sign_assumptions_are_necessary_with_a_small_witness(tid, assumption, tm
 
 
 def test_global_shift_counterexample_is_two_windows():
-    report = run_theorem(get("patel2016.global-shift-maxpool"), faces=("numeric", "symbolic"), budget=SMALL)
+    report = run_theorem(get("patel2016.global-shift-maxpool"), faces=("numeric", "symbolic"), budget=COVER)
     cx = report.numeric.counterexample
     assert cx.structure["K"] == 2  # one window cannot tell a shared shift from independent ones
     assert report.symbolic.verdict == "refuted"

@@ -85,6 +85,27 @@ class Assumption:
 
 
 @dataclass(frozen=True)
+class Regime:
+    """A regime in which the claim holds for a trivial reason (all gates open, a lossless-equivalent
+    teacher, windows of one position, ...), checkable on one instance like an assumption.
+
+    Instances in a trivial regime still count as tested, but a claim expected true is
+    ``confirmed`` only with at least ``Theorem.min_nontrivial`` instances outside every regime;
+    below that its verdict is ``thin`` and names the regime that took the draws.
+    """
+
+    name: str
+    description: str
+    holds: Callable[[Any, Any], Any]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
+            raise TheoremError(f"regime name {self.name!r} must be snake_case")
+        if not callable(self.holds):
+            raise TheoremError(f"regime {self.name!r}: holds must be callable")
+
+
+@dataclass(frozen=True)
 class Mutant:
     """A deliberately wrong variant of the claim that the checks must refute.
 
@@ -180,6 +201,9 @@ class Theorem:
     conventions: str = ""
     bibtex: str = ""
     rates_on: Sequence[Mapping[str, Any]] = ()
+    trivial: Sequence[Regime] = ()
+    min_nontrivial: int = 100
+    scope: Sequence[Mapping[str, Any]] = ()
     #: where the theorem was loaded from: a module name, or a user file's absolute path (set by the registry)
     module: str = field(default="", compare=False)
     #: SHA-256 of a user file's source as it was run ("" for modules; set by the registry)
@@ -235,6 +259,14 @@ class Theorem:
         if any(not isinstance(r, Mapping) for r in self.rates_on):
             raise TheoremError(f"theorem {self.id}: rates_on must be a list of structures (mappings)")
         object.__setattr__(self, "rates_on", tuple(self.rates_on))
+        if any(not isinstance(r, Regime) for r in self.trivial):
+            raise TheoremError(f"theorem {self.id}: every trivial regime must be a verify.Regime")
+        if not isinstance(self.min_nontrivial, int) or self.min_nontrivial < 0:
+            raise TheoremError(f"theorem {self.id}: min_nontrivial must be a non-negative integer")
+        if any(not isinstance(r, Mapping) for r in self.scope):
+            raise TheoremError(f"theorem {self.id}: scope must be a list of structures (mappings)")
+        object.__setattr__(self, "trivial", tuple(self.trivial))
+        object.__setattr__(self, "scope", tuple(dict(r) for r in self.scope))
         object.__setattr__(self, "assumptions", tuple(self.assumptions))
         object.__setattr__(self, "mutants", tuple(self.mutants))
         object.__setattr__(self, "uses", tuple(self.uses))

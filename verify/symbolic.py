@@ -166,11 +166,14 @@ class Claim:
 
 
 def _sym(e: Any) -> Any:
-    if isinstance(e, (list, tuple)):
-        return sp.ImmutableMatrix(e)
-    if isinstance(e, sp.MatrixBase):
-        return sp.ImmutableMatrix(e)
-    return sp.sympify(e)
+    try:
+        if isinstance(e, (list, tuple)):
+            return sp.ImmutableMatrix(e)
+        if isinstance(e, sp.MatrixBase):
+            return sp.ImmutableMatrix(e)
+        return sp.sympify(e, strict=True)
+    except (sp.SympifyError, TypeError, ValueError) as exc:
+        raise TheoremError(f"not a SymPy expression: {e!r} ({type(exc).__name__})") from None
 
 
 def _as_claim(c: Any) -> Claim:
@@ -584,10 +587,17 @@ def _entries_zero(diff: Any) -> tuple[bool, Any]:
     return True, None
 
 
+#: SymPy may work without end on these (an integral to evaluate, a limit): they are compared by
+#: structure and expansion only, never simplified or evaluated at points
+_OPAQUE = (sp.Integral, sp.Limit)
+
+
 def _is_zero(expr: Any) -> bool:
     expr = sp.sympify(expr)
     if expr == 0:
         return True
+    if expr.has(*_OPAQUE):
+        return sp.expand(expr) == 0
     for attempt in (sp.expand, sp.cancel, sp.simplify):
         try:
             e = attempt(expr)
@@ -602,6 +612,8 @@ def _is_zero(expr: Any) -> bool:
 
 
 def _nonneg(expr: Any) -> bool:
+    if sp.sympify(expr).has(*_OPAQUE):
+        return False
     expr = sp.simplify(sp.sympify(expr))
     return expr == 0 or bool(expr.is_nonnegative)
 
@@ -660,6 +672,8 @@ def _probe(diff: Any, relation: str, tries: int = 60, seed: int = 0,
     rng = random.Random(seed)
     entries = list(diff) if isinstance(diff, sp.MatrixBase) else [sp.sympify(diff)]
     for e in entries:
+        if e.has(*_OPAQUE):
+            continue
         atoms = _point_atoms(e)
         atoms += sorted({a for v in (case or {}).values() for a in sp.sympify(v).free_symbols} - set(atoms), key=str)
         for _ in range(tries):

@@ -3,9 +3,10 @@
 import sympy as sp
 from hypothesis import strategies as st
 
-from verify import Cases, Derivation, Mutant, Theorem, Tolerance, residual, xp
+from verify import Cases, Claim, Derivation, Mutant, Theorem, Tolerance, eq, residual, xp
 
-_x = sp.Symbol("x", real=True)
+# the claim entry by entry, for every n: x is the instance's array, n the structure's field
+_x, _i, _n = sp.IndexedBase("x", real=True), sp.Symbol("i", integer=True), sp.Symbol("n", integer=True, positive=True)
 
 relu_odd_part = Theorem(
     id="user.relu-odd-part",
@@ -16,7 +17,11 @@ relu_odd_part = Theorem(
     structure=st.fixed_dictionaries({"n": st.integers(1, 4)}),
     sample=lambda rng, s: {"x": rng.reals(s.n)},
     tolerance=Tolerance(0.0, 0.0, "one side is an entry of x or its negation: exact"),
-    derivation=Derivation([Cases(sp.Max(_x, 0) - sp.Max(-_x, 0), _x, [_x], why="sign split")]),
+    derivation=Derivation(
+        entries=(_i, 0, _n - 1),
+        claim=Claim(sp.Max(_x[_i], 0) - sp.Max(-_x[_i], 0), "==", _x[_i]),
+        chain=[eq(_x[_i], Cases([_x[_i]], "sign split"))],
+    ),
     mutants=[Mutant("plus", "ReLU(x) + ReLU(-x) = x",
                     lambda s, x: residual(xp.relu(x["x"]) + xp.relu(-x["x"]), x["x"], xp.abs(x["x"])))],
 )

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixElement
 
 from verify.backends import backend
 from verify.config import in_float64
@@ -151,7 +152,10 @@ class Evaluator:
         if isinstance(e, sp.MatrixBase):
             return np.array([[self(v, env) for v in row] for row in e.tolist()], dtype=float)
         if isinstance(e, sp.MatrixSymbol):
-            return self.array(e.name).astype(float).reshape(e.shape)
+            return self.array(e.name).astype(float).reshape(tuple(int(d) for d in e.shape))
+        if isinstance(e, MatrixElement):
+            arr = self.array(e.parent.name).astype(float).reshape(tuple(int(d) for d in e.parent.shape))
+            return float(arr[int(self(e.i, env)), int(self(e.j, env))])
         if isinstance(e, sp.Add):
             return sum(self(a, env) for a in e.args)
         if isinstance(e, sp.Mul):
@@ -193,8 +197,7 @@ class Evaluator:
             return sum(self(inner, env | {k: v}) for v in range(int(self(lo, env)), int(self(hi, env)) + 1))
         if isinstance(e, (MaxOver, MinOver)):
             return self._extremum(e, env)
-        for fn, np_fn in ((sp.exp, np.exp), (sp.log, np.log), (sp.sqrt, np.sqrt), (sp.tanh, np.tanh),
-                          (sp.sin, np.sin), (sp.cos, np.cos)):
+        for fn, np_fn in ((sp.exp, np.exp), (sp.log, np.log), (sp.tanh, np.tanh), (sp.sin, np.sin), (sp.cos, np.cos)):
             if isinstance(e, fn):
                 return float(np_fn(self(e.args[0], env)))
         if isinstance(e, sp.MatrixExpr):

@@ -116,6 +116,58 @@ def batch_evaluator(prop: Any, sample: Any, assumptions: tuple[Assumption, ...],
     return call
 
 
+def _summary_one(prop: Any, tol: Tolerance, s: Structure, x: Any) -> dict[str, Any]:
+    summary = summarise(as_residuals(prop(s, x)), tol)
+    finite = xp.all(xp.stack(summary["finite"]))
+    ratio = xp.max(xp.stack(summary["ratios"]))
+    return {"ratio": xp.where(finite, ratio, xp.inf), "absres": xp.max(xp.stack(summary["absres"])), "finite": finite}
+
+
+def _masks(predicates: Sequence[Any], s: Structure, x: Any) -> Any:
+    return (xp.stack([xp.asarray(a.holds(s, x), dtype=bool) for a in predicates]) if predicates
+            else xp.zeros((0,), dtype=bool))
+
+
+@functools.lru_cache(maxsize=64)
+def fused_evaluator(props: tuple[Any, ...], sample: Any, assumptions: tuple[Assumption, ...],
+                    regimes: tuple[Any, ...], tol: Tolerance):
+    """One compiled program per structure for every variant of a theorem (the claim and each mutant)
+    on the same batch: ``(s, pools) -> {"ratio", "absres", "finite": (variants, n), "holds": (n,
+    assumptions), "trivial": (n, regimes)}``. The sampler, the assumptions and the regimes run once,
+    and XLA shares what the variants compute alike (a brute-force oracle, say)."""
+
+    def one(s: Structure, x: Any) -> dict[str, Any]:
+        outs = [_summary_one(p, tol, s, x) for p in props]
+        return {
+            "ratio": xp.stack([o["ratio"] for o in outs]),
+            "absres": xp.stack([o["absres"] for o in outs]),
+            "finite": xp.stack([o["finite"] for o in outs]),
+            "holds": _masks(assumptions, s, x),
+            "trivial": _masks(regimes, s, x),
+        }
+
+    def run(s: Structure, pools: Any):
+        xs = _sample_all(sample, s, pools)
+        out = jax.vmap(lambda x: one(s, x))(xs)
+        return out | {k: out[k].T for k in ("ratio", "absres", "finite")}
+
+    jitted = jax.jit(run, static_argnums=0)
+
+    @in_float64
+    def call(s: Structure, pools: Any) -> dict[str, np.ndarray]:
+        with backend("jax"):
+            out = jitted(s, pools)
+        return {k: np.asarray(v) for k, v in out.items()}
+
+    return call
+
+
+@in_float64
+def pools_of(sample: Any, s: Structure, key_seed: int, n: int) -> Any:
+    """The uniform pool of a batch (as a device array): the batch's instances are ``sample`` of it."""
+    return draw_batch(sample, s, key_seed, n)[0]
+
+
 @functools.lru_cache(maxsize=64)
 def batch_sampler(sample: Any):
     """A compiled ``(s, key_seed, n) -> batch of instances`` (NumPy arrays)."""
@@ -224,6 +276,6 @@ def release_compiled() -> None:
     compiles thousands, and past the kernel's map limit (vm.max_map_count, often 65530) LLVM
     fails with "Cannot allocate memory". The runner calls this after each theorem.
     """
-    for cached in (batch_evaluator, batch_sampler, single_evaluator, _uniform_pool):
+    for cached in (batch_evaluator, fused_evaluator, batch_sampler, single_evaluator, _uniform_pool):
         cached.cache_clear()
     jax.clear_caches()

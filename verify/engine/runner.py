@@ -25,7 +25,7 @@ from verify.config import in_float64, numeric_settings
 from verify.engine.crosscheck import CrossCheck, crosscheck, narrowed
 from verify.engine.evaluate import release_compiled
 from verify.engine.rates import failure_rate
-from verify.engine.search import Budget, SearchResult, search
+from verify.engine.search import BatchStore, Budget, SearchResult, search
 from verify.records.certificate import FORMAT as CERTIFICATE_FORMAT
 from verify.records.certificate import library_versions
 from verify.spec import Theorem
@@ -170,6 +170,7 @@ class TheoremReport:
     ablations: list[AblationResult] = field(default_factory=list)
     rates: list[dict[str, Any]] = field(default_factory=list)
     numeric_settings: dict[str, Any] = field(default_factory=dict)
+    batches_evaluated: int = 0
 
     @property
     def problems(self) -> list[str]:
@@ -294,12 +295,21 @@ def run_theorem(
     """Run the requested faces of one theorem. ``progress(label, instances)`` reports work."""
     report = TheoremReport(theorem, faces, seed, budget, numeric_settings=numeric_settings())
 
+    # one store of batches for every variant: the claim, each mutant and each ablation read the
+    # same batches (one search seed for the theorem), so a batch is evaluated once
+    props = {"claim": theorem.property} | {f"mutant:{m.name}": m.property for m in theorem.mutants}
+    store = BatchStore(theorem, props, budget.batch)
+    search_seed = derive_seed(seed, theorem.id)
+
     def do_search(variant: str, **kw: Any) -> SearchResult:
         tick = (lambda n: progress(variant, n)) if progress else None
-        res = search(theorem, variant=variant, budget=budget, seed=derive_seed(seed, theorem.id, variant),
-                     progress=tick, **kw)
-        if res.counterexample is not None and out_dir is not None:
-            res.counterexample.save(Path(out_dir))
+        res = search(theorem, variant="claim" if variant.startswith("ablate:") else variant,
+                     budget=budget, seed=search_seed, progress=tick, store=store, **kw)
+        res.variant = variant
+        if res.counterexample is not None:
+            res.counterexample.variant = variant
+            if out_dir is not None:
+                res.counterexample.save(Path(out_dir))
         return res
 
     try:
@@ -320,7 +330,7 @@ def run_theorem(
                 c.symbolic.scope = narrowed(c.symbolic.scope, d, c.crosscheck)
         if "mutants" in faces:
             for m in theorem.mutants:
-                res = do_search(f"mutant:{m.name}", prop=m.property)
+                res = do_search(f"mutant:{m.name}")
                 sym = cc = None
                 if m.derivation is not None:
                     sym = check_derivation(m.derivation)
@@ -331,6 +341,7 @@ def run_theorem(
         if "ablate" in faces and theorem.expect == "true":
             for a in theorem.assumptions:
                 report.ablations.append(AblationResult(a.name, do_search(f"ablate:{a.name}", drop=a.name)))
+        report.batches_evaluated = store.evaluated
     finally:
         release_compiled()  # a whole catalogue would otherwise exhaust the process's memory maps
     return report

@@ -1,19 +1,37 @@
-"""The search face: Hypothesis draws structures and seeds, JAX checks whole batches.
+"""The search face: every small structure first, then Hypothesis, then a guided climb.
 
-One Hypothesis example is one *batch*: the theorem's structure strategy draws the discrete part
-(sizes, shapes, choices) and a 32-bit seed; the sampler turns the seed into ``batch`` instances,
-which are checked in one compiled call. When a batch holds an instance that meets the enforced
-assumptions and violates the tolerance, Hypothesis shrinks the structure and the seed to the
-smallest batch that still fails. The failing instance is then shrunk value by value (Hypothesis
-again, over a ladder of simpler values for each entry), and finally re-evaluated at 50 digits
-to tell a real violation from float64 rounding.
+A search spends its budget of batches (``Budget.examples`` batches of ``Budget.batch`` instances)
+in three phases:
+
+1. **Coverage**: one batch for each structure of the theorem's small scope
+   (:mod:`verify.engine.scope`), smallest first, so no small structure is left out by chance.
+2. **Random**: Hypothesis draws the structure (sizes, shapes, choices) and a 32-bit seed for each
+   remaining batch; the sampler turns the seed, mixed with the search's own seed, into the batch.
+   When a batch holds an instance that meets the enforced assumptions and violates the tolerance,
+   Hypothesis shrinks the structure and the seed to the smallest batch that still fails.
+3. **Guided**: if nothing failed, a cross-entropy climb over the sampler's uniforms, from the
+   instances closest to failing (highest ``|r| / tolerance``), within the enforced assumptions:
+   rare violations the random batches pass by.
+
+A failing instance is then shrunk value by value and judged in float64 and at 50 digits (see
+:mod:`verify.engine.shrink`). Every batch of every phase depends on ``seed``.
+
+Batches are evaluated by one compiled program per structure for every variant of the theorem
+(:class:`BatchStore`): the claim, each mutant and each ablation read the same batches, so a batch
+is computed once per run whatever the number of variants, and variants searched with the same
+seed share it.
+
+A claim expected true is ``confirmed`` only when enough of the instances meeting its assumptions
+lie outside every trivial regime the theorem names (``Theorem.trivial``); below
+``Theorem.min_nontrivial`` the verdict is ``thin``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 from hypothesis import given
@@ -21,7 +39,8 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from verify.config import in_float64
-from verify.engine.evaluate import batch_evaluator
+from verify.engine.evaluate import fused_evaluator, pools_of
+from verify.engine.scope import small_scope
 from verify.engine.settings import quiet_settings
 from verify.engine.shrink import minimise
 from verify.errors import TheoremError
@@ -34,44 +53,118 @@ from verify.values import Structure
 
 @dataclass(frozen=True)
 class Budget:
-    """How hard to search: ``examples`` Hypothesis examples of ``batch`` instances each.
+    """How hard to search: ``examples`` batches of ``batch`` instances each.
 
-    Shrinking is budgeted in evaluations, never in seconds, so a search gives the same
-    counterexample on a cold and a warm compilation cache: Hypothesis may evaluate at most
-    ``shrink_batches`` new batches while it shrinks the structure and seed, and the value
-    shrinker at most ``shrink_examples`` single instances. A counterexample records whether
-    shrinking stopped at its budget (``shrink.stopped_early``).
+    The first batches cover the small scope; ``guided`` is the fraction of the batches kept for
+    the guided climb when nothing failed (0 turns it off). Shrinking is budgeted in evaluations,
+    never in seconds, so a search gives the same counterexample on a cold and a warm compilation
+    cache: Hypothesis may evaluate at most ``shrink_batches`` new batches while it shrinks the
+    structure and seed, and the value shrinker at most ``shrink_examples`` single instances.
     """
 
     examples: int = 10
     batch: int = 512
     shrink_examples: int = 200
     shrink_batches: int = 64
+    guided: float = 0.2
 
     def __post_init__(self) -> None:
         if self.examples < 1 or self.batch < 1:
             raise TheoremError("budget: examples and batch must be positive")
         if self.shrink_examples < 0 or self.shrink_batches < 0:
             raise TheoremError("budget: shrink budgets must be non-negative")
+        if not 0.0 <= self.guided < 1.0:
+            raise TheoremError("budget: guided is a fraction in [0, 1)")
 
     @property
     def instances(self) -> int:
         return self.examples * self.batch
 
+    @property
+    def guided_batches(self) -> int:
+        """Batches kept for the guided climb: none on budgets under 20 batches (too few to climb)."""
+        return int(self.examples * self.guided) if self.examples >= 20 else 0
+
     def as_dict(self) -> dict[str, Any]:
         return {"examples": self.examples, "batch": self.batch, "instances": self.instances,
-                "shrink_batches": self.shrink_batches, "shrink_examples": self.shrink_examples}
+                "shrink_batches": self.shrink_batches, "shrink_examples": self.shrink_examples,
+                "guided": self.guided}
+
+
+def mix(seed: int, *parts: Any) -> int:
+    """A 32-bit batch seed from the search's seed and the parts that name the batch."""
+    h = hashlib.sha256(":".join(map(str, (seed, *parts))).encode()).digest()
+    return int.from_bytes(h[:4], "little")
+
+
+class BatchStore:
+    """The batches of one theorem, evaluated once for every variant (the claim and its mutants).
+
+    ``props`` maps variant names (``"claim"``, ``"mutant:NAME"``) to properties; ``get(s, key)``
+    returns the fused program's outputs for the batch ``(s, key)``, computing them on first use.
+    A variant whose property breaks when traced makes the fused program fail; the store then
+    evaluates that structure variant by variant, and the broken variant's error is raised when
+    it is asked for.
+    """
+
+    def __init__(self, theorem: Theorem, props: Mapping[str, Property], batch: int) -> None:
+        self.theorem, self.batch = theorem, batch
+        self.names = list(props)
+        self.props = tuple(props.values())
+        self._cache: dict[tuple[Structure, int], dict[str, Any]] = {}
+        self._fused = fused_evaluator(self.props, theorem.sample, theorem.assumptions, theorem.trivial,
+                                      theorem.tolerance)
+        self.evaluated = 0
+
+    def index(self, variant: str) -> int:
+        return self.names.index(variant)
+
+    def pools(self, s: Structure, key: int) -> Any:
+        return pools_of(self.theorem.sample, s, key, self.batch)
+
+    def get(self, s: Structure, key: int) -> dict[str, Any]:
+        hit = self._cache.get((s, key))
+        if hit is None:
+            hit = self.evaluate(s, self.pools(s, key))
+            self._cache[(s, key)] = hit
+            self.evaluated += 1
+        return hit
+
+    def evaluate(self, s: Structure, pools: Any) -> dict[str, Any]:
+        try:
+            return self._fused(s, pools)
+        except Exception:  # noqa: BLE001 - one variant's property broke: evaluate them one by one
+            return self._one_by_one(s, pools)
+
+    def _one_by_one(self, s: Structure, pools: Any) -> dict[str, Any]:
+        rows, holds, trivial, errors = [], None, None, {}
+        n = pools.shape[0]
+        for name, prop in zip(self.names, self.props):
+            try:
+                out = fused_evaluator((prop,), self.theorem.sample, self.theorem.assumptions, self.theorem.trivial,
+                                      self.theorem.tolerance)(s, pools)
+            except Exception as exc:  # noqa: BLE001 - reported when this variant is searched
+                errors[name] = stable_text(f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+                rows.append((np.full(n, np.inf), np.full(n, np.inf), np.zeros(n, bool)))
+                continue
+            holds, trivial = out["holds"], out["trivial"]
+            rows.append((out["ratio"][0], out["absres"][0], out["finite"][0]))
+        if holds is None:
+            raise TheoremError(f"every variant of {self.theorem.id} fails to evaluate: {next(iter(errors.values()))}")
+        return {"ratio": np.stack([r[0] for r in rows]), "absres": np.stack([r[1] for r in rows]),
+                "finite": np.stack([r[2] for r in rows]), "holds": holds, "trivial": trivial, "errors": errors}
 
 
 @dataclass
 class SearchResult:
-    """What one search established. ``verdict``: confirmed | refuted | vacuous | error."""
+    """What one search established. ``verdict``: confirmed | thin | refuted | vacuous | error."""
 
     verdict: str
     variant: str
     enforced: list[str]
     drawn: int = 0
     satisfied: int = 0
+    nontrivial: int = 0
     batches: int = 0
     max_residual: float = 0.0
     max_ratio: float = 0.0
@@ -79,13 +172,18 @@ class SearchResult:
     seconds: float = 0.0
     budget: dict[str, Any] = field(default_factory=dict)
     per_assumption: dict[str, int] = field(default_factory=dict)
+    per_regime: dict[str, int] = field(default_factory=dict)
     histogram: dict[str, int] = field(default_factory=dict)
     dropped_violated: int | None = None
     counterexample: Counterexample | None = None
     note: str = ""
-    #: per structure searched (in the order first drawn): instances drawn, meeting the enforced
-    #: assumptions, and failing among those
+    #: per structure searched, in the order first searched: instances drawn, meeting the enforced
+    #: assumptions, outside every trivial regime among those, and failing
     structures: list[dict[str, Any]] = field(default_factory=list)
+    #: the small scope: how it was obtained, how many structures, how many got their batch
+    coverage: dict[str, Any] = field(default_factory=dict)
+    #: the guided climb: batches spent, the largest |r| / tolerance before and after, what it found
+    guided: dict[str, Any] = field(default_factory=dict)
 
     @property
     def margin(self) -> float:
@@ -99,6 +197,7 @@ class SearchResult:
             "enforced_assumptions": self.enforced,
             "instances_drawn": self.drawn,
             "instances_satisfying_assumptions": self.satisfied,
+            "instances_nontrivial": self.nontrivial,
             "batches": self.batches,
             "largest_residual": self.max_residual,
             "largest_residual_over_tolerance": self.max_ratio,
@@ -107,8 +206,11 @@ class SearchResult:
             "seconds": round(self.seconds, 3),
             "budget": self.budget,
             "instances_satisfying_each_assumption": self.per_assumption,
+            "instances_in_each_trivial_regime": self.per_regime,
             "residual_over_tolerance_histogram": self.histogram,
             "structures": self.structures,
+            "coverage": self.coverage,
+            "guided": self.guided,
         }
         if self.dropped_violated is not None:
             d["instances_violating_dropped_assumption"] = self.dropped_violated
@@ -119,21 +221,29 @@ class SearchResult:
         return d
 
 
-def _count_structure(rows: list[dict[str, Any]], s: Structure, drawn: int, meeting: int, failing: int) -> None:
+def _count_structure(rows: list[dict[str, Any]], s: Structure, drawn: int, meeting: int, nontrivial: int,
+                     failing: int, best: float) -> None:
     key = s.as_json()
     for row in rows:
         if row["structure"] == key:
             break
     else:
-        row = {"structure": key, "drawn": 0, "meeting_assumptions": 0, "failing": 0}
+        row = {"structure": key, "drawn": 0, "meeting_assumptions": 0, "nontrivial": 0, "failing": 0,
+               "best_ratio": 0.0}
         rows.append(row)
     row["drawn"] += drawn
     row["meeting_assumptions"] += meeting
+    row["nontrivial"] += nontrivial
     row["failing"] += failing
+    row["best_ratio"] = max(row["best_ratio"], best)
 
 
 class _Violation(Exception):
     """Raised inside the Hypothesis test body when a batch holds a failing instance."""
+
+
+class _Stop(Exception):
+    """The budget of batches is spent."""
 
 
 @in_float64
@@ -146,82 +256,161 @@ def search(
     budget: Budget = Budget(),
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
+    store: BatchStore | None = None,
 ) -> SearchResult:
-    """Search for an instance that meets every assumption (but ``drop``) and fails ``prop``."""
-    prop = prop or theorem.property
+    """Search for an instance that meets every assumption (but ``drop``) and fails the variant.
+
+    ``store`` holds the theorem's batches across its variants (the runner passes one); without it
+    the search evaluates ``prop`` (default: the claim's property) on its own."""
+    if store is None or variant not in store.names:
+        store = BatchStore(theorem, {variant: prop or theorem.property}, budget.batch)
+    prop = store.props[store.index(variant)]
+    v = store.index(variant)
     names = [a.name for a in theorem.assumptions]
     if drop is not None:
         theorem.assumption(drop)  # raises a clear error for an unknown name
     enforce = [i for i, n in enumerate(names) if n != drop]
     drop_idx = names.index(drop) if drop is not None else None
-    evaluator = batch_evaluator(prop, theorem.sample, theorem.assumptions, theorem.tolerance)
 
     result = SearchResult("confirmed", variant, [names[i] for i in enforce], seed=seed, budget=budget.as_dict())
     result.per_assumption = {n: 0 for n in names}
+    result.per_regime = {r.name: 0 for r in theorem.trivial}
     if drop_idx is not None:
         result.dropped_violated = 0
-    failing: list[tuple[Structure, int, int]] = []
-    known_failing: set[tuple[Structure, int]] = set()
     t0 = time.perf_counter()
-    shrink_started: list[float] = []
-    shrink = {"batches": 0, "refused": 0}
+    state = {"phase": "coverage", "shrink_batches": 0, "refused": 0, "spent": 0}
+    failing: list[tuple[Structure, int, int]] = []
 
-    def check_batch(structure: dict[str, Any], key_seed: int) -> None:
-        s = Structure(structure)
-        if shrink_started and (s, key_seed) not in known_failing:
-            if shrink["batches"] >= budget.shrink_batches:
-                shrink["refused"] += 1
-                return  # the shrink budget is spent: report what we have (deterministic)
-            shrink["batches"] += 1
-        out = evaluator(s, key_seed, budget.batch)
+    def masks(out: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if variant in out.get("errors", {}):
+            raise TheoremError(out["errors"][variant])
         holds = out["holds"]
-        ok_mask = holds[:, enforce].all(axis=1) if enforce else np.ones(len(out["ratio"]), bool)
-        bad = ok_mask & ~(out["ratio"] <= 1.0)
+        ok = holds[:, enforce].all(axis=1) if enforce else np.ones(holds.shape[0], bool)
+        ratio = out["ratio"][v]
+        bad = ok & ~(ratio <= 1.0)
         if drop_idx is not None:  # a witness for the dropped assumption must violate it
             bad &= ~holds[:, drop_idx]
-        if not shrink_started:
-            result.batches += 1
-            result.drawn += len(ok_mask)
-            result.satisfied += int(ok_mask.sum())
-            for i, n in enumerate(names):
-                result.per_assumption[n] += int(holds[:, i].sum())
-            if drop_idx is not None:
-                result.dropped_violated += int((ok_mask & ~holds[:, drop_idx]).sum())
-            _count_structure(result.structures, s, len(ok_mask), int(ok_mask.sum()), int(bad.sum()))
-            good = ok_mask & np.isfinite(out["ratio"])
-            add_to_histogram(result.histogram, out["ratio"][good])
-            if good.any():
-                result.max_ratio = max(result.max_ratio, float(out["ratio"][good].max()))
-                result.max_residual = max(result.max_residual, float(out["absres"][good].max()))
-            if progress:
-                progress(len(ok_mask))
-        if bad.any():
-            if not shrink_started:
-                shrink_started.append(time.perf_counter())
-            known_failing.add((s, key_seed))
-            worst = int(np.argmax(np.where(bad, np.nan_to_num(out["ratio"], posinf=1e308), -1.0)))
-            failing.append((s, key_seed, worst))
-            raise _Violation
+        nontrivial = ok & ~out["trivial"].any(axis=1) if out["trivial"].size else ok
+        return ok, bad, nontrivial
 
-    test = given(structure=theorem.structure, key_seed=st.integers(0, 2**32 - 1))(check_batch)
-    test = hypothesis_seed(seed)(quiet_settings(budget.examples)(test))
+    def account(s: Structure, out: dict[str, Any], ok: np.ndarray, bad: np.ndarray, nontrivial: np.ndarray) -> None:
+        holds, ratio, absres = out["holds"], out["ratio"][v], out["absres"][v]
+        result.batches += 1
+        result.drawn += len(ok)
+        result.satisfied += int(ok.sum())
+        result.nontrivial += int(nontrivial.sum())
+        for i, n in enumerate(names):
+            result.per_assumption[n] += int(holds[:, i].sum())
+        for i, r in enumerate(theorem.trivial):
+            result.per_regime[r.name] += int((ok & out["trivial"][:, i]).sum())
+        if drop_idx is not None:
+            result.dropped_violated += int((ok & ~holds[:, drop_idx]).sum())
+        good = ok & np.isfinite(ratio)
+        best = float(ratio[good].max()) if good.any() else 0.0
+        _count_structure(result.structures, s, len(ok), int(ok.sum()), int(nontrivial.sum()), int(bad.sum()), best)
+        add_to_histogram(result.histogram, ratio[good])
+        if good.any():
+            result.max_ratio = max(result.max_ratio, float(ratio[good].max()))
+            result.max_residual = max(result.max_residual, float(absres[good].max()))
+        if progress:
+            progress(len(ok))
+
+    def worst(ratio: np.ndarray, bad: np.ndarray) -> int:
+        return int(np.argmax(np.where(bad, np.nan_to_num(ratio, posinf=1e308), -1.0)))
+
     try:
-        test()
-    except _Violation:
-        pass
+        # ---------------------------------------------------------------- 1. coverage
+        scope, how = small_scope(theorem)
+        # the whole small scope when the budget leaves at least a quarter of it (and 4 batches)
+        # beyond; otherwise half the budget, spread evenly over the scope from its smallest
+        # structure to its largest, and random structures get the other half
+        if budget.examples >= len(scope) + max(4, len(scope) // 4):
+            chosen = scope
+        else:
+            room = budget.examples // 2
+            picks = sorted({round(k * (len(scope) - 1) / max(room - 1, 1)) for k in range(room)}) if room else []
+            chosen = [scope[k] for k in picks]
+        covered = 0
+        for structure in chosen:
+            s = Structure(structure)
+            key = mix(seed, "coverage", s.as_json())
+            out = store.get(s, key)
+            ok, bad, nontrivial = masks(out)
+            account(s, out, ok, bad, nontrivial)
+            covered += 1
+            if bad.any():
+                failing.append((s, key, worst(out["ratio"][v], bad)))
+                break
+        result.coverage = {"how": how, "structures": len(scope), "covered": covered}
+
+        # ---------------------------------------------------------------- 2. random, by Hypothesis
+        remaining = budget.examples - covered - (budget.guided_batches if not failing else 0)
+        known_failing: set[tuple[Structure, int]] = set()
+
+        def random_phase(batches: int, salt: int) -> None:
+            state["phase"], state["spent"] = "random", 0
+
+            def check_batch(structure: dict[str, Any], key_seed: int) -> None:
+                s = Structure(structure)
+                key = mix(seed, salt, key_seed)
+                shrinking = state["phase"] == "shrink"
+                if shrinking and (s, key) not in known_failing:
+                    if state["shrink_batches"] >= budget.shrink_batches:
+                        state["refused"] += 1
+                        return  # the shrink budget is spent: report what we have (deterministic)
+                    state["shrink_batches"] += 1
+                if not shrinking and state["spent"] >= batches:
+                    return  # Hypothesis drew more examples than the budget: they are not evaluated
+                out = store.get(s, key)
+                ok, bad, nontrivial = masks(out)
+                if not shrinking:
+                    state["spent"] += 1
+                    account(s, out, ok, bad, nontrivial)
+                if bad.any():
+                    state["phase"] = "shrink"
+                    known_failing.add((s, key))
+                    failing.append((s, key, worst(out["ratio"][v], bad)))
+                    raise _Violation
+
+            test = given(structure=theorem.structure, key_seed=st.integers(0, 2**32 - 1))(check_batch)
+            test = hypothesis_seed(mix(seed, salt))(quiet_settings(batches)(test))
+            try:
+                test()
+            except _Violation:
+                pass
+
+        if not failing and remaining > 0:
+            random_phase(remaining, 0)
+
+        # ---------------------------------------------------------------- 3. guided
+        guided_found = None
+        if not failing and budget.guided_batches > 0:
+            if result.satisfied > 0:
+                guided_found = _guided(theorem, store, v, result, masks, budget, seed, progress, account)
+            else:  # nothing to climb from: the batches kept for the climb are random ones
+                random_phase(budget.guided_batches, 1)
     except Exception as exc:  # noqa: BLE001 - a user's property or sampler broke
         result.verdict, result.note = "error", stable_text(f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
         result.seconds = time.perf_counter() - t0
         return result
 
+    x0 = provenance = None
     if failing:
-        s, key_seed, idx = failing[-1]  # Hypothesis replays the minimal failing example last
+        s, key, idx = failing[-1]  # Hypothesis replays the minimal failing example last
         first_s = failing[0][0]
-        result.counterexample = minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s, seed)
+        provenance = {"key_seed": key, "index": idx}
+    elif guided_found is not None:
+        s, x0, first_s = guided_found
+        provenance = {"key_seed": -1, "index": -1}
+    if provenance is not None:
+        result.counterexample = minimise(theorem, prop, variant, enforce, s, provenance["key_seed"],
+                                         provenance["index"], budget, first_s, seed, x0=x0)
         cx = result.counterexample
-        cx.shrink["structure_batches"] = shrink["batches"]
+        cx.shrink["found_by"] = "guided climb" if x0 is not None else state["phase"] if state["phase"] != "shrink" \
+            else "random batches"
+        cx.shrink["structure_batches"] = state["shrink_batches"]
         cx.shrink["structure_budget"] = budget.shrink_batches
-        cx.shrink["stopped_early"] = bool(shrink["refused"]) or bool(cx.shrink.get("values_stopped_early"))
+        cx.shrink["stopped_early"] = bool(state["refused"]) or bool(cx.shrink.get("values_stopped_early"))
         if not cx.finite and drop is not None and not cx.assumptions_held.get(drop, True):
             # without the dropped assumption the claim is not even defined (0/0, log 0, ...):
             # that shows the assumption necessary, and the witness says why
@@ -243,7 +432,78 @@ def search(
     elif result.satisfied == 0:
         result.verdict = "vacuous"
         result.note = "no drawn instance satisfied the enforced assumptions: nothing was tested"
+    elif theorem.trivial and variant == "claim" and drop is None and result.nontrivial < theorem.min_nontrivial:
+        result.verdict = "thin"
+        busiest = max(result.per_regime, key=result.per_regime.get)
+        result.note = (f"only {result.nontrivial} instances meeting the assumptions lie outside every trivial regime "
+                       f"(needed {theorem.min_nontrivial}); {result.per_regime[busiest]} were {busiest}")
     result.seconds = time.perf_counter() - t0
     return result
+
+
+#: the guided climb: a population of the batch size, this fraction kept as elites each generation
+ELITE = 0.1
+
+
+def _guided(theorem: Theorem, store: BatchStore, v: int, result: SearchResult, masks: Any, budget: Budget,
+            seed: int, progress: Any, account: Any) -> tuple[Structure, dict[str, np.ndarray], Structure] | None:
+    """A cross-entropy climb of |r| / tolerance over the sampler's uniforms, from the best instances
+    of the searched structures, within the enforced assumptions. Returns (structure, the failing
+    instance, the structure it started from) when it finds a violation."""
+    import jax.numpy as jnp
+
+    rows = [r for r in result.structures if r["meeting_assumptions"] > 0]
+    if not rows:
+        return None
+    before = result.max_ratio
+    rng = np.random.default_rng(mix(seed, "guided"))
+    spent = 0
+    per_structure = max(1, budget.guided_batches // min(len(rows), 4))
+    # climb on the structures whose best instances came closest (by the searched batches)
+    tried = sorted(rows, key=lambda r: -r["best_ratio"])[:4]
+    found = None
+    for row in tried:
+        s = Structure(row["structure"])
+        key = mix(seed, "guided", s.as_json())
+        pools = np.asarray(store.pools(s, key))
+        n, width = pools.shape
+        for generation in range(per_structure):
+            if spent >= budget.guided_batches:
+                break
+            out = store.evaluate(s, jnp.asarray(pools))
+            spent += 1
+            ok, bad, nontrivial = masks(out)
+            account(s, out, ok, bad, nontrivial)
+            ratio = np.where(ok, np.nan_to_num(out["ratio"][v], posinf=1e308), -np.inf)
+            if bad.any():
+                i = int(np.argmax(np.where(bad, ratio, -np.inf)))
+                x = {k: np.asarray(val)[i] for k, val in _instances(theorem, s, pools[i:i + 1]).items()}
+                found = (s, x, s)
+                break
+            k = max(1, int(ELITE * n))
+            elite = pools[np.argsort(-ratio)[:k]]
+            if not np.isfinite(ratio).any():
+                break
+            # resample around the elites: each child perturbs one elite, with a shrinking step
+            step = 0.25 * 0.7 ** generation
+            parents = elite[rng.integers(0, k, size=n)]
+            children = parents + step * rng.standard_normal(parents.shape)
+            pools = np.clip(np.where(rng.random(parents.shape) < 0.5, children, parents), 1e-12, 1.0)
+            pools[:k] = elite  # elitism: the best so far stay in the population
+        if found:
+            break
+    result.guided = {"batches": spent, "best_ratio_before": before, "best_ratio_after": result.max_ratio,
+                     "found": found is not None}
+    return found
+
+
+def _instances(theorem: Theorem, s: Structure, pools: np.ndarray) -> dict[str, np.ndarray]:
+    import jax
+
+    from verify.backends import backend
+    from verify.engine.evaluate import _sample_all
+
+    with backend("jax"):
+        return jax.tree_util.tree_map(np.asarray, jax.jit(lambda p: _sample_all(theorem.sample, s, p))(pools))
 
 

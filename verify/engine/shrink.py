@@ -34,9 +34,11 @@ def _ladder(v: float) -> list[float]:
     return out + [v]
 
 
-def minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s, seed) -> Counterexample:
-    batch = batch_sampler(theorem.sample)(s, key_seed, budget.batch)
-    x0 = {k: np.asarray(v)[idx] for k, v in batch.items()}
+def minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s, seed, x0=None) -> Counterexample:
+    """Shrink the failing instance ``x0`` (or instance ``idx`` of the batch ``(s, key_seed)``)."""
+    if x0 is None:
+        batch = batch_sampler(theorem.sample)(s, key_seed, budget.batch)
+        x0 = {k: np.asarray(v)[idx] for k, v in batch.items()}
     single = single_evaluator(prop, theorem.assumptions, theorem.tolerance)
 
     finite_failure = bool(single(s, x0)["finite"])

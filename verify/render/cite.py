@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from verify.errors import NotVerified, UsageError, VerifyError
+from verify.records.trust import sentence
 from verify.records.certificate import certificate_of, path_for
 from verify.records.io import number
 
@@ -26,48 +27,14 @@ PACKAGE_BIBTEX = """@software{dlverify,
 
 
 def established(cert: dict[str, Any]) -> list[str]:
-    """Plain sentences: exactly what the run established."""
-    out = []
-    sym = cert.get("symbolic") or {}
-    v = sym.get("verdict", "none")
-    steps = len(sym.get("steps", []))
-    rules = ", ".join(sym.get("rules_used", {})) or "none"
-    if v == "proved":
-        out.append(f"Symbolic: proved for all sizes by a SymPy derivation of {steps} checked steps (named rules: {rules}).")
-    elif v.startswith("proved-to-"):
-        out.append(f"Symbolic: proved for every size up to {v.removeprefix('proved-to-')} with explicit symbols "
-                   f"({steps} checked steps).")
-    elif v != "none":
-        out.append(f"Symbolic: {v}.")
-    num = cert.get("numeric") or {}
-    tol = cert["theorem"]["tolerance"]
-    if num.get("verdict") == "confirmed":
-        out.append(
-            f"Numeric: confirmed on {num['instances_satisfying_assumptions']:,} random instances meeting every "
-            f"assumption ({num['instances_drawn']:,} drawn, float64, seed {cert['seed']}); largest residual "
-            f"{num['largest_residual']:.2e}, at most {num['largest_residual_over_tolerance']:.1e} of the tolerance "
-            f"|r| <= {tol['atol']:g} + {tol['rtol']:g} * scale."
-        )
-    elif num.get("verdict") == "refuted":
-        cx = num.get("counterexample", {})
-        out.append(f"Numeric: refuted by a counterexample at {cx.get('structure')} with residual "
-                   f"{number(cx.get('residual_float64', 'NaN')):.3g} ({cx.get('established')}).")
-    for r in cert.get("failure_rates", []):
-        if r["rate"] is None:
-            out.append(f"Measured: no instance at {r['structure']} met the assumptions ({r['instances']:,} drawn).")
-            continue
-        lo, hi = r["interval95"]
-        out.append(f"Measured: the claim fails on {r['failing']:,} of {r['meeting_assumptions']:,} random instances "
-                   f"at {r['structure']} (rate {r['rate']:.3g}, 95% interval {lo:.3g} to {hi:.3g}).")
+    """Plain sentences: exactly what the run established (the certificate's trust rows), then the
+    mutants refuted."""
+    out = [sentence(row) for row in cert.get("trust", [])]
     muts = cert.get("mutants", [])
     if muts:
         out.append(f"Mutants: {sum(m['refuted'] for m in muts)} of {len(muts)} deliberately wrong variants refuted.")
-    nec = [a["assumption"] for a in cert.get("ablations", []) if a["verdict"] == "necessary"]
-    not_shown = [a for a in cert.get("ablations", []) if a["verdict"] == "not-shown-necessary"]
-    if nec:
-        out.append(f"Assumptions shown necessary (counterexample without each): {', '.join(nec)}.")
-    for a in not_shown:
-        out.append(f"Assumption {a['assumption']} not shown necessary ({a['search']['instances_drawn']:,} instances searched).")
+    tol = cert["theorem"]["tolerance"]
+    out.append(f"Tolerance: |r| <= {number(tol['atol']):g} + {number(tol['rtol']):g} * scale ({tol['reason']}).")
     return out
 
 

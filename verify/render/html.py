@@ -13,6 +13,7 @@ import json
 import math
 from typing import Any, Iterable
 
+from verify.records.trust import sentence, symbolic_cell
 from verify.records.certificate import HISTOGRAM_DECADES, load_certificates  # noqa: F401 (re-exported)
 from verify.records.io import number
 
@@ -87,7 +88,7 @@ def render(certs: list[dict[str, Any]]) -> str:
     body = [f"<h1>dlverify run: {ok} of {len(certs)} theorems as expected</h1>"]
     for c in certs:
         t = c["theorem"]
-        sym = (c.get("symbolic") or {}).get("verdict", "-")
+        sym = symbolic_cell(c.get("symbolic"))
         num = c.get("numeric") or {}
         muts = c.get("mutants", [])
         status = "ok" if c["ok"] else "FAILED: " + "; ".join(c["problems"])
@@ -97,6 +98,10 @@ def render(certs: list[dict[str, Any]]) -> str:
                     f"instances meeting the assumptions; largest |r| {num.get('largest_residual', 0):.2e}. "
                     f"Mutants refuted: {sum(m['refuted'] for m in muts)}/{len(muts)}. "
                     f"Tolerance: {html.escape(t['tolerance']['reason'])}.</p>")
+        trust = c.get("trust", [])
+        if trust:
+            body.append("<ul class=\"trust\">" + "".join(f"<li>{html.escape(sentence(r))}</li>" for r in trust)
+                        + "</ul>")
         body.append("<p>Residuals of the claim per decade of |r| / tolerance (bars, square-root scale); "
                     "counterexamples of mutants and ablations (triangles):</p>")
         body.append(residual_chart(c))

@@ -29,7 +29,8 @@ def console(stderr: bool = False, file: Any = None) -> Console:
 
 
 def _v(verdict: str) -> str:
-    style = _STYLE.get(verdict.split("-to-")[0] if verdict.startswith("proved") else verdict, "")
+    """A verdict (or a summary starting with one) in its colour."""
+    style = _STYLE.get(verdict.split(" ")[0].rstrip(":;"), "")
     return f"[{style}]{verdict}[/]" if style else verdict
 
 
@@ -56,8 +57,7 @@ def run_table(reports: Sequence[TheoremReport]) -> Table:
                 "assumptions", "status"):
         table.add_column(col, overflow="fold")
     for rep in reports:
-        sym = rep.symbolic.verdict if rep.symbolic else "-"
-        sym = "-" if sym == "none" else _v(sym)
+        sym = "-" if rep.symbolic is None or rep.symbolic.verdict == "none" else _v(rep.symbolic.summary())
         muts = "-"
         if rep.mutants:
             k = sum(m.refuted for m in rep.mutants)

@@ -11,15 +11,50 @@ Binary factors, Kronecker order, factorised transitions and the tests "disentang
 "separable" (with their tolerances) are the engine's vocabulary, in :mod:`verify.models.factors`;
 convex-hull vertices and rank without LAPACK are in :mod:`verify.models.linalg`.
 
-Choices for the LP-dependent statements (LP cannot run inside jit)
-------------------------------------------------------------------
-* T6 (expressibility): the numeric face draws all-vert P by construction (rows on a sphere
-  around the simplex centre, all in convex position) and builds the ReLU weights in closed form
-  from each vertex's supporting hyperplane; the general LP construction (:func:`relu_identity_weights`)
-  for any all-vert P is checked in tests/test_tian2018_disentanglement.py on LP-certified random all-vert
-  matrices. The all-vert assumption itself is decided on the drawn P by :func:`vertex_mask`.
+What is proved, and what is only tested
+---------------------------------------
+* T8 (tian2018.thm8.disentangled-forward): three claims are proved by checked chains at the explicit
+  partitions of SYMBOLIC_PARTITIONS (two alpha factors; blocks {0},{1} in both orders, {0,1},{2} and the
+  non-contiguous {0,2},{1}), written over the instance's own arrays: F_alpha = P F W equals the
+  factor-level formula (local_linear), so does ReLU(P F W) (local_relu), and P F W is disentangled
+  (disentangled_linear); local_relu at the two singleton partitions only. Each chain: the Kronecker identity (a column of F_beta reading only factor k
+  gives a column of P F_beta reading only alpha factor owner(k), times the other factors' row sums),
+  then the row sums of the softmax factors are 1. The scope is those partitions, as the engine computes
+  it. BN columns, three alpha factors and four beta factors are tested numerically only (SymPy needs
+  ~30 s per three-factor partition; BN adds square roots of variances).
+* T9 (tian2018.thm9.update-separable): the off-block entries of Delta W = (P F)^T G~ are 0
+  (update_separable) and the on-block entries are the factor-level formula (local), proved at the same
+  partitions: Kronecker identity, factoring the sum over alpha's events into one sum per factor, and the
+  row sums; the off-block entries keep the factor 1^T g~_j, which is 0 because g~_j is centred. The
+  mutant "centring dropped" is refuted numerically only: the engine's search for an exact rational point
+  evaluates the softmax entries exp(rational) symbolically and takes minutes, so it has no symbolic claim.
+* T6 (expressibility, linear lower bound), T7 (vertex sets) and the backward conjecture have no
+  derivation: they are tested. T6's proof is a separation argument (row j is a vertex iff a hyperplane
+  separates it from the hull of the others, LP duality), T7's that x -> x F is injective and linear;
+  their claims are stated through vertex tests (an enumeration over subsets of rows) and rank, which
+  the engine's rules cannot express over the instance arrays. The previous derivations of T6 and T7
+  checked side identities (the closed-form entries at d = 3, a right inverse) that did not reach the claim.
+
+Choices for the LP-dependent statements
+---------------------------------------
+* T6 (expressibility): two kinds of all-vert P are drawn. "sphere": rows on a sphere around the
+  simplex centre (in convex position by construction), ReLU weights in closed form from each vertex's
+  supporting hyperplane. "generic": rows the row-softmax of Gaussian logits, all-vert or not (decided by
+  :func:`vertex_mask`), weights from each row's separating hyperplane through the nearest point of the
+  hull of the other rows (:func:`verify.models.linalg.hull_nearest`): the dual of the LP
+  :func:`relu_identity_weights` solves, computed without an LP by enumerating faces, so it runs inside
+  the search, under jit(vmap) and at 50 digits. (A host callback to scipy's LP is not possible from a
+  theorem module, which sees only ``xp``, and would not run on the 50-digit backend that re-checks a
+  counterexample.) The tests check both constructions against the LP on LP-certified matrices.
 * T7: vertex sets are decided by :func:`vertex_mask` inside the property (plain arithmetic, so a
-  counterexample is re-checked at 50 digits too).
+  counterexample is re-checked at 50 digits too). F is drawn rank-deficient by construction (a
+  duplicated row, a linear or an affine combination of rows, a zero row), or full rank, or of full
+  column rank with n < m_beta. "n >= m_beta" is its own assumption (wide), so dropping full_row_rank
+  alone is the variant "n >= m_beta in place of full row rank", which an F with two equal rows refutes.
+  (A zero row or a generic linear combination keeps the vertices: x -> x F stays injective on the rows'
+  affine hull {1^T x = 1}; a duplicate or an affine combination does not.)
+* Trivial regimes: for the linear lower bound, rank(F) = m_omega (the bound is 0) and the exact
+  projector (the equality case).
 """
 
 from __future__ import annotations
@@ -741,9 +776,12 @@ SYMBOLIC_PARTITIONS = (((0,), (1,)), ((1,), (0,)), ((0, 1), (2,)), ((0, 2), (1,)
 
 
 def _t8_derivations():
+    # ReLU's chain costs SymPy ~10 s per two-factor block (Max of the expanded entries): singleton blocks only
+    where = {"local_linear": SYMBOLIC_PARTITIONS, "local_relu": SYMBOLIC_PARTITIONS[:2],
+             "disentangled_linear": SYMBOLIC_PARTITIONS}
     return [Derivation.for_sizes(lambda blocks, c=c: _t8_derivation(c, partition_of_code(blocks)),
-                                 blocks=[blocks_code(p) for p in SYMBOLIC_PARTITIONS])
-            for c in ("local_linear", "local_relu", "disentangled_linear")]
+                                 blocks=[blocks_code(p) for p in parts])
+            for c, parts in where.items()]
 
 
 disentangled_forward = Theorem(
@@ -902,17 +940,6 @@ def _t9_derivations():
             for c in ("update_separable", "local")]
 
 
-def _uncentred_derivation():
-    """The centring_dropped mutant's claim (no chain: the engine refutes it at a rational point): the off-block
-    entries of Delta W vanish for the uncentred g~_j + v_j p_j."""
-    part = ((0,), (1,))
-    f = _FactorSym(part, offset=True)
-    dW = (f.P() * f.F()).T * f.G()
-    lhs = sp.Matrix(f.nb, f.na, lambda k, j: dW[k, j] if f.owner[k] != j else 0)
-    return Derivation(claim=Claim(lhs, "==", sp.zeros(f.nb, f.na)), component="update_separable",
-                      size={"blocks": blocks_code(part)})
-
-
 update_separable = Theorem(
     id="tian2018.thm9.update-separable",
     title="The weight update keeps separability (needs a centred gradient)",
@@ -934,7 +961,7 @@ update_separable = Theorem(
     scope=FACT_SCOPE,
     mutants=[
         Mutant("centring_dropped", "the update is separable with the uncentred gradient gt_j + v_j p_j (the mean "
-               "component Batch Norm removes)", _t9_property("uncentred"), derivation=_uncentred_derivation()),
+               "component Batch Norm removes)", _t9_property("uncentred")),
         Mutant("p_in_place_of_pt", "Delta W = F_beta^T P G~ (P in place of P^T; only where P is square)",
                _t9_property("p_for_pt")),
         Mutant("kron_order_swapped", "G~ columns built with the Kronecker factors in reversed order",

@@ -206,7 +206,10 @@ def supporting_weights(V, r, shift=True):
     Vh = _safe_div(V, nv[:, None])
     C = V @ xp.transpose(Vh)  # C[a, j] = v_a . v_hat_j
     kappa = xp.max(C - 2.0 * xp.asarray(np.eye(m)) * (1.0 + xp.abs(C)), axis=0)  # max over a != j
-    den = (r * (nv - kappa))[None, :]
+    # a row that is not a vertex has |v_j| - kappa_j <= 0 exactly, ~1e-16 after rounding: no weights (column 0),
+    # decided with a margin so that float64 and 50 digits agree (|v_j|, kappa_j are O(1))
+    gap = nv - kappa
+    den = xp.where(gap > 1e-12, r * gap, 0.0)[None, :]
     if not shift:
         return _safe_div(xp.transpose(Vh), den)
     return _safe_div(xp.transpose(Vh) - r * kappa[None, :], den)
@@ -280,6 +283,23 @@ ALL_VERT = Assumption(
     "a generic row within 1e-9 of the hull of the others has probability ~1e-9",
 )
 
+def _on_sphere(s, x):
+    m0, m1, m2, n1, n2 = s.shape
+
+    def ok(U, nint):
+        u = U[: U.shape[0] - nint] - xp.mean(U[: U.shape[0] - nint], axis=1, keepdims=True)
+        return xp.all(xp.sum(u * u, axis=1) > 1e-12)
+
+    return ok(x["U1"], n1) & ok(x["U2"], n2)
+
+
+ON_SPHERE = Assumption(
+    "rows_on_sphere", "the closed-form weights' hypothesis: every vertex row of P1 and P2 has a direction (its raw row "
+    "is not constant), so it lies on the sphere around the simplex centre; a constant raw row gives the centre itself, "
+    "where the closed form does not apply (the guided search found this: P = [[1/2, 1/2], [1/4, 3/4]]-like draws)",
+    _on_sphere, "a raw Gaussian row is constant only when drawn so (the sampler's exact zeros); 1e-12 on the squared norm",
+)
+
 T6_TOL = Tolerance(
     atol=0.0, rtol=1e-10,
     reason="each entry is a sum of <= 5 products of weights with probabilities (scale |P||W|, weights O(1/r) or "
@@ -307,7 +327,7 @@ expressibility = Theorem(
     structure=T6_STRUCTURE,
     sample=t6_sample,
     tolerance=T6_TOL,
-    assumptions=[ALL_VERT],
+    assumptions=[ALL_VERT, ON_SPHERE],
     mutants=[
         Mutant("weights_without_shift", "the supporting direction alone (no -kappa 1 / -c 1 shift) already gives "
                "ReLU(PW) = I", _t6_property(shift=False)),

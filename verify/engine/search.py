@@ -477,7 +477,7 @@ def _guided(theorem: Theorem, store: BatchStore, v: int, result: SearchResult, m
             ratio = np.where(ok, np.nan_to_num(out["ratio"][v], posinf=1e308), -np.inf)
             if bad.any():
                 i = int(np.argmax(np.where(bad, ratio, -np.inf)))
-                x = {k: np.asarray(val)[i] for k, val in _instances(theorem, s, pools[i:i + 1]).items()}
+                x = {k: np.asarray(val)[0] for k, val in _instances(theorem, s, pools[i:i + 1]).items()}
                 found = (s, x, s)
                 break
             k = max(1, int(ELITE * n))

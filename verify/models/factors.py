@@ -201,3 +201,90 @@ def partitions(draw, max_beta: int = 4, max_alpha: int = 3, min_alpha: int = 2):
     order = draw(st.permutations(range(nb)))
     cuts = sorted(draw(st.sets(st.integers(1, nb - 1), min_size=na - 1, max_size=na - 1)))
     return tuple(tuple(sorted(order[i:j])) for i, j in zip([0, *cuts], [*cuts, nb]))
+
+
+# ---------------------------------------------------------------------------- SymPy counterparts
+#
+# The symbolic claims of the T8/T9 family are written over the instance's own arrays (logits L_j,
+# factor values fvals, raw weights Wraw, ...: IndexedBases named like the arrays, so the engine binds
+# them by name), at an explicit partition. Each function mirrors its ``xp`` twin above entry by entry
+# (same shapes, same order of events), so a claim built from them is the statement the property
+# computes. Transition factors are row-softmaxes of their logits, as in :func:`transition`.
+
+
+def blocks_code(partition) -> int:
+    """The partition as one integer (a structure field, so a derivation can name its size): the
+    k-th decimal digit (from the left) is 1 + the index j of the block S_j holding beta factor k.
+    ((0, 2), (1,)) -> 121; ((0,), (1,)) -> 12; ((1,), (0,)) -> 21."""
+    owner = {k: j for j, S in enumerate(partition) for k in S}
+    return int("".join(str(owner[k] + 1) for k in range(n_beta_of(partition))))
+
+
+def partition_of_code(code: int) -> tuple:
+    """The inverse of :func:`blocks_code`."""
+    digits = [int(c) - 1 for c in str(code)]
+    return tuple(tuple(k for k, j in enumerate(digits) if j == b) for b in range(max(digits) + 1))
+
+
+def sym_softmax_rows(L, rows: int, cols: int):
+    """SymPy: the row-softmax of the logits ``L`` (an IndexedBase, rows x cols), entry by entry."""
+    import sympy as sp
+
+    return sp.Matrix(rows, cols, lambda r, c: sp.exp(L[r, c]) / sp.Add(*[sp.exp(L[r, t]) for t in range(cols)]))
+
+
+def sym_transition(partition, Ls, order=None):
+    """SymPy: the factorised P_ab (2^n_alpha x 2^n_beta), P[a, b] = prod_j softmax(L_j)[a_j, b|S_j]
+    (the ``mix = 0`` case of :func:`transition`; ``order`` as there)."""
+    import sympy as sp
+
+    na, nb = len(partition), n_beta_of(partition)
+    order = order or tuple(range(na))
+    Ba = bits(na)
+    facs = [sym_softmax_rows(Ls[j], 2, 2 ** len(S)) for j, S in enumerate(partition)]
+    subs = [sub_index(nb, S) for S in partition]
+    return sp.Matrix(2**na, 2**nb, lambda a, b: sp.Mul(*[facs[j][int(Ba[a, order[j]]), int(subs[j][b])]
+                                                        for j in range(na)]))
+
+
+def sym_kron_all(vs):
+    """SymPy: v_0 (x) v_1 (x) ... as a column (v_0 most significant), like :func:`kron_all`."""
+    import sympy as sp
+
+    n = len(vs)
+    B = bits(n)
+    return sp.Matrix([sp.Mul(*[vs[i][int(B[a, i])] for i in range(n)]) for a in range(2**n)])
+
+
+def sym_disentangled_matrix(fvals, n: int):
+    """SymPy: :func:`disentangled_matrix` with ``fvals`` an IndexedBase (n x 2)."""
+    import sympy as sp
+
+    B = bits(n)
+    return sp.Matrix(2**n, n, lambda b, k: fvals[k, int(B[b, k])])
+
+
+def sym_local_event_matrix(fvals, S):
+    """SymPy: :func:`local_event_matrix` (2^|S| x |S|)."""
+    import sympy as sp
+
+    B = bits(len(S))
+    return sp.Matrix(2 ** len(S), len(S), lambda e, t: fvals[S[t], int(B[e, t])])
+
+
+def sym_deviation(H, groups=None):
+    """SymPy: :func:`disentanglement_deviation` of the explicit matrix H (events x nodes): each
+    entry minus the uniform average of its column over the events that agree with it on the
+    column's group of factors."""
+    import sympy as sp
+
+    m, n = H.shape
+    N = int(round(np.log2(m)))
+    groups = groups if groups is not None else tuple((j,) for j in range(n))
+    out = sp.zeros(m, n)
+    for j in range(n):
+        idx = sub_index(N, tuple(groups[j]))
+        for e in range(m):
+            same = [f for f in range(m) if idx[f] == idx[e]]
+            out[e, j] = H[e, j] - sp.Add(*[H[f, j] for f in same]) / len(same)
+    return sp.ImmutableMatrix(out)

@@ -150,3 +150,41 @@ def column_projector(A, rel=RANK_REL):
     qs, _ = _orthonormalise([A[:, j] for j in range(A.shape[1])], rel)
     Q = xp.stack(qs, axis=1)
     return Q @ xp.transpose(Q)
+
+
+def hull_nearest(M, tol: float = HULL_TOL):
+    """For each row i of M (over ``xp``, jit/vmap-able, no LP), the nearest point q_i of the convex
+    hull of the OTHER rows, and its squared distance. LP-free, like :func:`vertex_mask`: the nearest
+    point lies in the relative interior of a face spanned by an affinely independent subset T of
+    the other rows (Caratheodory), where it is the orthogonal projection onto aff(T) with
+    barycentric coordinates >= 0. Every subset is tried; a candidate counts when its coordinates
+    are >= -tol, so every counted candidate is (to tol) a point of the hull and the smallest
+    distance among them is the distance to the hull (a singular subset's junk solution is a hull
+    point too, never closer than the nearest one). Ties (the same nearest point found from several
+    faces) are averaged. Returns (Q (m x d), dist2 (m,))."""
+    m, d = M.shape
+    cands, dists, owners = [], [], []
+    for k in range(1, m):
+        I, T = _hull_combos(m, k)
+        base = M[T[:, 0]]
+        e = M[I] - base
+        if k == 1:
+            q = base
+            ok = xp.ones((len(I),), dtype=bool)
+        else:
+            D = xp.transpose(M[T[:, 1:]] - base[:, None, :], (0, 2, 1))  # (c, d, k-1)
+            mu = _spd_solve(xp.einsum("cij,cik->cjk", D, D), xp.einsum("cij,ci->cj", D, e))
+            q = base + xp.einsum("cij,cj->ci", D, mu)
+            ok = (xp.min(mu, axis=1) >= -tol) & (1.0 - xp.sum(mu, axis=1) >= -tol) & xp.all(xp.isfinite(q), axis=1)
+        r = M[I] - q
+        cands.append(xp.where(ok[:, None], q, 0.0))
+        dists.append(xp.where(ok, xp.sum(r * r, axis=1), xp.inf))
+        owners.append(I)
+    Qc, dc = xp.concatenate(cands, axis=0), xp.concatenate(dists, axis=0)
+    own = xp.asarray(np.eye(m)[np.concatenate(owners)].T)  # (m, c): candidate c belongs to row own
+    big = xp.where(own > 0, dc[None, :], xp.inf)
+    best = xp.min(big, axis=1)  # (m,)
+    sel = (own > 0) & (big <= best[:, None] * (1.0 + 1e-9) + 1e-300)
+    w = sel.astype(M.dtype)
+    Q = (w @ Qc) / xp.maximum(xp.sum(w, axis=1), 1.0)[:, None]
+    return Q, best

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from verify.engine.hunt import hunt, reference
+from verify.hunt import hunt, reference
 from verify.registry import get
 
 

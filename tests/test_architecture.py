@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-INTERFACES = {"cli", "registry", "index", "pytest_plugin", "testing", "notebook", "__main__"}
+INTERFACES = {"cli", "registry", "index", "hunt", "pytest_plugin", "testing", "notebook", "__main__"}
 LEVEL = {"contract": 0, "models": 1, "records": 2, "engine": 3, "render": 3, "interfaces": 4}
 
 

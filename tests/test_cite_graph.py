@@ -52,7 +52,7 @@ def test_latex_snippet_states_what_the_certificate_established(certs):
 
 def test_bibtex_has_the_package_and_the_paper(certs):
     bib = cite("patel2016.render-layer-convnet", "bibtex", certs)
-    assert "@software{dlverify," in bib and "@inproceedings{patel2016probabilistic," in bib
+    assert "@misc{dlverify," in bib and "@inproceedings{patel2016probabilistic," in bib
     assert _balanced(bib)
 
 

@@ -1,4 +1,4 @@
-"""Long hunts (verify.engine.hunt): the same seed gives the same answer with one process, two
+"""Long hunts (verify.hunt): the same seed gives the same answer with one process, two
 worker processes and Ray; a stopped hunt resumes where it stopped."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from verify.engine.hunt import hunt, plan, reference
+from verify.hunt import hunt, plan, reference
 from verify.registry import load_file
 
 SMALL = dict(instances=8 * 256, batch=256, task_batches=1)

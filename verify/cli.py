@@ -315,7 +315,7 @@ def _certificates(theorems: list[Any], args: argparse.Namespace, faces: tuple[st
                   tick: Any) -> Iterator[dict[str, Any]]:
     """The theorems' certificates in the order given: run here, or by ``jobs`` worker processes
     (each theorem's run depends only on the seed, so the results are the same either way)."""
-    from verify.engine.hunt import reference
+    from verify.hunt import reference
     from verify.engine.runner import run_theorem
 
     assumptions = getattr(args, "assumption", None)
@@ -330,12 +330,19 @@ def _certificates(theorems: list[Any], args: argparse.Namespace, faces: tuple[st
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"))
+    try:
         futures = [pool.submit(_check_one, reference(t), faces, budget, args.seed, args.out, assumptions)
                    for t in theorems]
         for t, f in zip(theorems, futures):
             tick("done", 0, t.id)
             yield f.result()
+    except BaseException:  # an interrupt or an error: stop the workers now, not after their theorems
+        for p in list((getattr(pool, "_processes", None) or {}).values()):
+            p.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -356,7 +363,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _hunt(args: argparse.Namespace) -> int:
-    from verify.engine.hunt import hunt, reference
+    from verify.hunt import hunt, reference
     from verify.errors import UsageError
     from verify.records.io import prepare_directory
     from verify.registry import resolve

@@ -17,9 +17,12 @@ def test_the_family_is_complete():
         "patel2016.switch-relu", "patel2016.switch-relu.positive-z", "patel2016.translation-maxpool",
         "patel2016.translation-maxpool.signed", "patel2016.global-shift-maxpool", "patel2016.maxpool-relu-commute",
         "patel2016.render-layer-convnet", "patel2016.render-layer-convnet.signed",
+        "patel2016.render-layer-convnet.signed-overlapping",
     }
     for tid in IDS:
         t = get(tid)
+        if tid == "patel2016.render-layer-convnet.signed-overlapping":
+            continue  # a stated non-theorem, refuted numerically and without a symbolic claim
         assert t.derivation is not None
         assert t.expect == "false" or len(t.mutants) >= 3, tid
 
@@ -76,3 +79,14 @@ def test_brute_force_matches_a_hand_computed_instance():
     x = {"Gamma": np.eye(2), "I": np.array([3.0, -4.0]), "z": np.array([2.0])}
     assert float(L.render_max(x["Gamma"], x["I"], x["z"], 1, 2)) == 6.0
     assert float(L.render_layer.property(s, x).value) == 0.0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_signed_layer_over_overlapping_windows_is_refuted_at_every_seed(seed):
+    """Shared switches over overlapping windows (stride 1) break the signed layer: an exact solver
+    finds a counterexample at K = 3, P = 2; the default search refutes it at seeds 0-4, with a
+    witness that is real at 50 digits."""
+    from verify.engine.search import Budget, search
+
+    res = search(get("patel2016.render-layer-convnet.signed-overlapping"), budget=Budget(), seed=seed)
+    assert res.verdict == "refuted" and res.counterexample.real

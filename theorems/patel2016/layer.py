@@ -596,3 +596,59 @@ render_layer_signed = Theorem(
                _layer_claim(lambda z, u: z @ xp.max(xp.relu(xp.sign(z)[:, None] * u), axis=1))),
     ],
 )
+
+
+# --- the signed layer over overlapping windows with shared switches: a stated non-theorem
+# (a counterexample exists at K = 3, P = 2, stride 1; the exact solver finds it too). With shared
+# switches, two windows that pick the same slot share its switch and add their z_j there, so the
+# windows no longer separate and the per-window signed ReLU over-counts.
+
+OVERLAP_STRUCTURE = st.fixed_dictionaries({"K": st.integers(2, 3), "P": st.just(2), "D": st.integers(1, 2)})
+
+
+def _overlap_slots(s) -> int:
+    return (s.K - 1) + s.P  # stride 1
+
+
+@functools.lru_cache(maxsize=None)
+def _overlap_placements(K: int, P: int) -> np.ndarray:
+    """placements[c] (K x n): window j's translation t_j puts z_j at slot j + t_j (stride 1)."""
+    n = K - 1 + P
+    out = np.zeros((P ** K, K, n))
+    for c, t in enumerate(itertools.product(range(P), repeat=K)):
+        for j, tj in enumerate(t):
+            out[c, j, j + tj] = 1.0
+    return out
+
+
+def overlap_instance(rng, s):
+    return {"Gamma": rng.reals((s.D, _overlap_slots(s))), "I": rng.reals(s.D), "z": rng.reals(s.K)}
+
+
+def _overlap_claim(s, x):
+    Gamma, I, z = x["Gamma"], x["I"], x["z"]
+    u = Gamma.T @ I
+    slots = xp.asarray(_overlap_placements(s.K, s.P))  # (P^K, K, n)
+    at = xp.sum(slots * z[None, :, None], axis=1)  # (P^K, n): what each translation puts at each slot
+    coeff = xp.asarray(binary_vectors(_overlap_slots(s)))[:, None, :] * at[None, :, :]  # shared switches
+    lhs = xp.max(coeff @ u)
+    rhs = xp.abs(z) @ xp.max(xp.relu(xp.sign(z)[:, None] * windows(u, s.K, s.P, 1)), axis=1)
+    return residual(lhs, rhs, xp.sum(xp.abs(z)) * xp.max(xp.abs(Gamma).T @ xp.abs(I)))
+
+
+render_layer_signed_overlapping = Theorem(
+    id="patel2016.render-layer-convnet.signed-overlapping",
+    title="The signed rendering layer is NOT one convnet layer over overlapping windows with shared switches",
+    source=SOURCE.at("P3's signed layer, stated over overlapping windows (stated non-theorem)", formalisation="p3"),
+    statement=(
+        r"Over K windows of P slots starting every slot (stride 1, so neighbouring windows share a slot) and one "
+        r"switch per slot: $\max_{a, t} \langle \Gamma M_a T_t z, I\rangle \ne \sum_j |z_j| \max_\tau "
+        r"\operatorname{ReLU}(s_j (\Gamma^\top I)_{j+\tau})$ in general."
+    ),
+    expect="false",
+    property=_overlap_claim,
+    structure=OVERLAP_STRUCTURE,
+    sample=overlap_instance,
+    tolerance=SUM_TOLERANCE,
+    uses=["patel2016.render-layer-convnet.signed"],
+)

@@ -92,6 +92,13 @@ def plan(theorem: Any, instances: int, batch: int, task_batches: int) -> list[Ta
 _STORES: dict[tuple[str, str], Any] = {}
 
 
+def _property(theorem: Any, variant: str) -> Any:
+    """The property a variant searches: a mutant's own, else the claim's (an ablation drops an
+    assumption, not the claim)."""
+    kind, _, name = variant.partition(":")
+    return theorem.mutant(name).property if kind == "mutant" else theorem.property
+
+
 def _store(ref: str, variant: str, batch: int) -> tuple[Any, Any, int]:
     from verify.engine.search import BatchStore
     from verify.registry import resolve
@@ -100,9 +107,7 @@ def _store(ref: str, variant: str, batch: int) -> tuple[Any, Any, int]:
     if key not in _STORES:
         theorem_id, _, where = ref.partition("@")
         thm = resolve(where, theorem_id) if where else resolve(theorem_id)
-        kind, _, name = variant.partition(":")
-        prop = thm.mutant(name).property if kind == "mutant" else thm.property
-        _STORES[key] = (thm, BatchStore(thm, {variant: prop}, batch))
+        _STORES[key] = (thm, BatchStore(thm, {variant: _property(thm, variant)}, batch))
     thm, store = _STORES[key]
     return thm, store, 0
 
@@ -336,8 +341,7 @@ def hunt(theorem: Any, ref: str, *, variant: str = "claim", instances: int = 10*
         names = [a.name for a in theorem.assumptions]
         drop = variant.split(":", 1)[1] if variant.startswith("ablate:") else None
         enforce = [i for i, n in enumerate(names) if n != drop]
-        kind, _, name = variant.partition(":")
-        prop = theorem.mutant(name).property if kind == "mutant" else theorem.property
+        prop = _property(theorem, variant)
         s = Structure(tasks[failing].structure)
         with float64():
             cx = minimise(theorem, prop, variant, enforce, s, f["key_seed"], f["index"],

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import sympy as sp
@@ -85,15 +85,9 @@ def _instance_value(name: str, bind: Mapping[str, Any], s: Structure, x: Mapping
                    f"{key!r} (give Derivation(bind={{{name!r}: KEY}}))")
 
 
-def _check_assumption(atom: Any, value: Any, where: str) -> str | None:
-    """A bound value that breaks the symbol's own assumption, as a sentence; None if fine."""
-    base = atom.base if isinstance(atom, sp.Indexed) else atom
-    checks = (("positive", lambda v: v > 0), ("nonnegative", lambda v: v >= 0), ("negative", lambda v: v < 0),
-              ("nonpositive", lambda v: v <= 0), ("integer", lambda v: float(v) == round(float(v))))
-    for prop, ok in checks:
-        if getattr(base, f"is_{prop}", None) and not ok(value):
-            return f"the claim takes {base} {prop}, but {where} = {value!r} on an instance meeting the assumptions"
-    return None
+#: the assumptions of a claim's symbol that a value bound to it must keep
+_ASSUMPTION_CHECKS = (("positive", lambda v: v > 0), ("nonnegative", lambda v: v >= 0), ("negative", lambda v: v < 0),
+                      ("nonpositive", lambda v: v <= 0), ("integer", lambda v: float(v) == round(float(v))))
 
 
 class _Need(Exception):
@@ -109,119 +103,239 @@ class Evaluator:
 
     A ``MaxOver`` is evaluated by enumeration: a scalar variable over its values, an optimised
     ``IndexedBase`` lazily (each entry the expression reads, over its values, as it is read), so
-    only the entries that matter are enumerated. Sums run over their (now explicit) ranges."""
+    only the entries that matter are enumerated. Sums run over their (now explicit) ranges.
+
+    The tree is turned into nested Python closures once per expression (:func:`_compiled`), so
+    the enumeration, which visits the same nodes thousands of times, does not dispatch on node
+    types (nor print an entry's name) at each visit."""
 
     def __init__(self, bind: Mapping[str, Any], s: Structure, x: Mapping[str, np.ndarray]) -> None:
         self.bind, self.s, self.x = bind, s, x
         self.assumption_breaks: list[str] = []
         self.steps = 0
+        self._arrays: dict[str, np.ndarray] = {}
 
     def array(self, name: str) -> np.ndarray:
-        return np.asarray(_instance_value(name, self.bind, self.s, self.x))
+        arr = self._arrays.get(name)
+        if arr is None:
+            arr = self._arrays[name] = np.asarray(_instance_value(name, self.bind, self.s, self.x))
+        return arr
 
     def __call__(self, e: Any, env: dict[Any, Any]) -> Any:
+        try:
+            fn = _compiled(e)
+        except TypeError:  # an unhashable (mutable) matrix
+            fn = _compile(e)
+        return fn(self, env)
+
+    def tick(self) -> None:
         self.steps += 1
         if self.steps > MAX_STEPS:
             raise _Unbound(f"evaluating the claim takes more than {MAX_STEPS} steps")
-        if isinstance(e, (bool, int, float)):
-            return e
-        if e.is_Number:
-            return float(e)
-        if e in (sp.true, sp.false):
-            return bool(e)
-        if isinstance(e, sp.Symbol):
+
+
+Node = Callable[[Evaluator, dict], Any]
+
+
+def _checks_of(atom: Any) -> list[tuple[str, Callable[[Any], bool]]]:
+    """The sign and integrality assumptions of ``atom``'s symbol a bound value must keep."""
+    base = atom.base if isinstance(atom, sp.Indexed) else atom
+    return [(prop, ok) for prop, ok in _ASSUMPTION_CHECKS if getattr(base, f"is_{prop}", None)]
+
+
+def _broken(atom: Any, checks: list, value: Any, where: Callable[[], str]) -> str | None:
+    base = atom.base if isinstance(atom, sp.Indexed) else atom
+    for prop, ok in checks:
+        if not ok(value):
+            return f"the claim takes {base} {prop}, but {where()} = {value!r} on an instance meeting the assumptions"
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(e: Any) -> Node:
+    return _compile(e)
+
+
+def _compile(e: Any) -> Node:  # noqa: C901 - one case per kind of node, in the order they are tried
+    """``e`` as a closure ``(evaluator, env) -> value``; a node that cannot be evaluated raises
+    :class:`_Unbound` when (and only when) it is reached."""
+    if isinstance(e, (bool, int, float)):
+        return _constant(e)
+    if e.is_Number:
+        return _constant(float(e))
+    if e in (sp.true, sp.false):
+        return _constant(bool(e))
+    if isinstance(e, sp.Symbol):
+        name, checks = e.name, _checks_of(e)
+
+        def symbol(ev: Evaluator, env: dict) -> Any:
+            ev.tick()
             if e in env:
                 return env[e]
-            value = float(np.asarray(_instance_value(e.name, self.bind, self.s, self.x)))
-            self._check(e, value, str(e))
+            value = float(np.asarray(_instance_value(name, ev.bind, ev.s, ev.x)))
+            if checks:
+                broken = _broken(e, checks, value, lambda: str(e))
+                if broken:
+                    ev.assumption_breaks.append(broken)
             return value
-        if isinstance(e, sp.Indexed):
-            idx = tuple(int(round(self(i, env))) for i in e.indices)
-            assignment = env.get(("optimised", e.base))
+        return symbol
+    if isinstance(e, sp.Indexed):
+        base, name, checks = e.base, _name(e.base), _checks_of(e)
+        opt_key = ("optimised", base)
+        indices = [_compile(i) for i in e.indices]
+
+        def indexed(ev: Evaluator, env: dict) -> Any:
+            ev.tick()
+            idx = tuple(int(round(i(ev, env))) for i in indices)
+            assignment = env.get(opt_key)
             if assignment is not None:
                 if idx not in assignment:
-                    raise _Need((e.base, idx))
+                    raise _Need((base, idx))
                 return assignment[idx]
-            arr = self.array(_name(e.base))
+            arr = ev.array(name)
             try:
                 value = float(arr[idx])
             except (IndexError, TypeError):
-                raise _Unbound(f"{e.base}{list(idx)} is outside the instance's {_name(e.base)} of shape "
-                               f"{arr.shape}") from None
-            self._check(e, value, f"{e.base}{list(idx)}")
+                raise _Unbound(f"{base}{list(idx)} is outside the instance's {name} of shape {arr.shape}") from None
+            if checks:
+                broken = _broken(e, checks, value, lambda: f"{base}{list(idx)}")
+                if broken:
+                    ev.assumption_breaks.append(broken)
             return value
-        if isinstance(e, sp.MatrixBase):
-            return np.array([[self(v, env) for v in row] for row in e.tolist()], dtype=float)
-        if isinstance(e, sp.MatrixSymbol):
-            return self.array(e.name).astype(float).reshape(tuple(int(d) for d in e.shape))
-        if isinstance(e, MatrixElement):
-            arr = self.array(e.parent.name).astype(float).reshape(tuple(int(d) for d in e.parent.shape))
-            return float(arr[int(self(e.i, env)), int(self(e.j, env))])
-        if isinstance(e, sp.Add):
-            return sum(self(a, env) for a in e.args)
-        if isinstance(e, sp.Mul):
+        return indexed
+    if isinstance(e, sp.MatrixBase):
+        rows = [[_compile(v) for v in row] for row in e.tolist()]
+        return _counted(lambda ev, env: np.array([[v(ev, env) for v in row] for row in rows], dtype=float))
+    if isinstance(e, sp.MatrixSymbol):
+        shape = tuple(int(d) for d in e.shape)
+        return _counted(lambda ev, env: ev.array(e.name).astype(float).reshape(shape))
+    if isinstance(e, MatrixElement):
+        shape = tuple(int(d) for d in e.parent.shape)
+        i, j = _compile(e.i), _compile(e.j)
+        return _counted(lambda ev, env: float(ev.array(e.parent.name).astype(float).reshape(shape)[int(i(ev, env)),
+                                                                                                    int(j(ev, env))]))
+    if isinstance(e, sp.Add):
+        terms = [_compile(a) for a in e.args]
+        return _counted(lambda ev, env: sum(t(ev, env) for t in terms))
+    if isinstance(e, sp.Mul):
+        factors = [_compile(a) for a in e.args]
+
+        def mul(ev: Evaluator, env: dict) -> Any:
+            ev.tick()
             out = 1.0
-            for a in e.args:
-                out = out * self(a, env)
+            for f in factors:
+                out = out * f(ev, env)
             return out
-        if isinstance(e, sp.Pow):
-            return self(e.base, env) ** self(e.exp, env)
-        if isinstance(e, (sp.Max, sp.Min)):
-            vals = [self(a, env) for a in e.args]
-            return max(vals) if isinstance(e, sp.Max) else min(vals)
-        if isinstance(e, sp.Abs):
-            return abs(self(e.args[0], env))
-        if isinstance(e, sp.sign):
-            v = self(e.args[0], env)
+        return mul
+    if isinstance(e, sp.Pow):
+        b, x = _compile(e.base), _compile(e.exp)
+        return _counted(lambda ev, env: b(ev, env) ** x(ev, env))
+    if isinstance(e, (sp.Max, sp.Min)):
+        args, pick = [_compile(a) for a in e.args], (max if isinstance(e, sp.Max) else min)
+        return _counted(lambda ev, env: pick([a(ev, env) for a in args]))
+    if isinstance(e, sp.Abs):
+        a = _compile(e.args[0])
+        return _counted(lambda ev, env: abs(a(ev, env)))
+    if isinstance(e, sp.sign):
+        a = _compile(e.args[0])
+
+        def sign(ev: Evaluator, env: dict) -> Any:
+            ev.tick()
+            v = a(ev, env)
             return float((v > 0) - (v < 0))
-        if isinstance(e, sp.Heaviside):
-            v = self(e.args[0], env)
-            h0 = self(e.args[1], env) if len(e.args) > 1 else 0.5
-            return 1.0 if v > 0 else (h0 if v == 0 else 0.0)
-        if isinstance(e, sp.Piecewise):
-            for value, cond in e.args:
-                if self(cond, env):
-                    return self(value, env)
+        return sign
+    if isinstance(e, sp.Heaviside):
+        a = _compile(e.args[0])
+        h = _compile(e.args[1]) if len(e.args) > 1 else _constant(0.5)
+
+        def heaviside(ev: Evaluator, env: dict) -> Any:
+            ev.tick()
+            v = a(ev, env)
+            return 1.0 if v > 0 else (h(ev, env) if v == 0 else 0.0)
+        return heaviside
+    if isinstance(e, sp.Piecewise):
+        branches = [(_compile(value), _compile(cond)) for value, cond in e.args]
+
+        def piecewise(ev: Evaluator, env: dict) -> Any:
+            ev.tick()
+            for value, cond in branches:
+                if cond(ev, env):
+                    return value(ev, env)
             raise _Unbound(f"no branch of {e} applies")
-        if isinstance(e, sp.core.relational.Relational):
-            a, b = self(e.lhs, env), self(e.rhs, env)
-            return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[e.rel_op]
-        if isinstance(e, sp.And):
-            return all(self(a, env) for a in e.args)
-        if isinstance(e, sp.Or):
-            return any(self(a, env) for a in e.args)
-        if isinstance(e, sp.Not):
-            return not self(e.args[0], env)
-        if isinstance(e, sp.Sum):
-            (k, lo, hi), *rest = e.limits
-            inner = sp.Sum(e.function, *rest) if rest else e.function
-            return sum(self(inner, env | {k: v}) for v in range(int(self(lo, env)), int(self(hi, env)) + 1))
-        if isinstance(e, (MaxOver, MinOver)):
-            return self._extremum(e, env)
-        for fn, np_fn in ((sp.exp, np.exp), (sp.log, np.log), (sp.tanh, np.tanh), (sp.sin, np.sin), (sp.cos, np.cos)):
-            if isinstance(e, fn):
-                return float(np_fn(self(e.args[0], env)))
-        if isinstance(e, sp.MatrixExpr):
-            return self(e.as_explicit(), env)
-        raise _Unbound(f"cannot evaluate {type(e).__name__} in {e}")
+        return piecewise
+    if isinstance(e, sp.core.relational.Relational):
+        lhs, rhs, op = _compile(e.lhs), _compile(e.rhs), _RELATIONS[e.rel_op]
+        return _counted(lambda ev, env: op(lhs(ev, env), rhs(ev, env)))
+    if isinstance(e, sp.And):
+        args = [_compile(a) for a in e.args]
+        return _counted(lambda ev, env: all(a(ev, env) for a in args))
+    if isinstance(e, sp.Or):
+        args = [_compile(a) for a in e.args]
+        return _counted(lambda ev, env: any(a(ev, env) for a in args))
+    if isinstance(e, sp.Not):
+        a = _compile(e.args[0])
+        return _counted(lambda ev, env: not a(ev, env))
+    if isinstance(e, sp.Sum):
+        (k, lo, hi), *rest = e.limits
+        inner = _compile(sp.Sum(e.function, *rest) if rest else e.function)
+        lo_, hi_ = _compile(lo), _compile(hi)
+        return _counted(lambda ev, env: sum(inner(ev, env | {k: v})
+                                            for v in range(int(lo_(ev, env)), int(hi_(ev, env)) + 1)))
+    if isinstance(e, (MaxOver, MinOver)):
+        return _extremum(e)
+    for fn, np_fn in ((sp.exp, np.exp), (sp.log, np.log), (sp.tanh, np.tanh), (sp.sin, np.sin), (sp.cos, np.cos)):
+        if isinstance(e, fn):
+            a = _compile(e.args[0])
+            return _counted(lambda ev, env, a=a, np_fn=np_fn: float(np_fn(a(ev, env))))
+    if isinstance(e, sp.MatrixExpr):
+        return _compile(e.as_explicit())
+    why = f"cannot evaluate {type(e).__name__} in {e}"
 
-    def _check(self, atom: Any, value: float, where: str) -> None:
-        broken = _check_assumption(atom, value, where)
-        if broken:
-            self.assumption_breaks.append(broken)
+    def unsupported(ev: Evaluator, env: dict) -> Any:
+        raise _Unbound(why)
+    return unsupported
 
-    def _extremum(self, e: Any, env: dict[Any, Any]) -> float:
-        pick = max if isinstance(e, MaxOver) else min
+
+def _constant(c: Any) -> Node:
+    def constant(ev: Evaluator, env: dict) -> Any:
+        ev.tick()
+        return c
+    return constant
+
+
+def _counted(fn: Node) -> Node:
+    def node(ev: Evaluator, env: dict) -> Any:
+        ev.tick()
+        return fn(ev, env)
+    return node
+
+
+_RELATIONS = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+              "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+
+
+def _extremum(e: Any) -> Node:
+    pick = max if isinstance(e, MaxOver) else min
+    domains = []
+    for d in e.domains:
+        var = d[0]
+        if len(d) == 2:
+            domains.append((var, [_compile(v) for v in sorted(d[1], key=sp.default_sort_key)], None))
+        else:
+            domains.append((var, None, (_compile(d[1]), _compile(d[2]))))
+    function = _compile(e.function)
+
+    def extremum(ev: Evaluator, env: dict) -> Any:
+        ev.tick()
         scalars, bases = [], []
-        for d in e.domains:
-            var = d[0]
-            values = ([self(v, env) for v in sorted(d[1], key=sp.default_sort_key)] if len(d) == 2 else
-                      list(range(int(self(d[1], env)), int(self(d[2], env)) + 1)))
+        for var, finite, bounds in domains:
+            values = ([v(ev, env) for v in finite] if finite is not None else
+                      list(range(int(bounds[0](ev, env)), int(bounds[1](ev, env)) + 1)))
             (bases if isinstance(var, sp.IndexedBase) else scalars).append((var, values))
 
         def over_bases(env_: dict[Any, Any]) -> float:
             try:
-                return self(e.function, env_)
+                return function(ev, env_)
             except _Need as need:
                 base, idx = need.key
                 values = next((v for b, v in bases if b == base), None)
@@ -240,6 +354,7 @@ class Evaluator:
             env_ = env | dict(zip(names, combo)) | {("optimised", b): {} for b, _ in bases}
             best.append(over_bases(env_))
         return pick(best)
+    return extremum
 
 
 #: evaluating one side on one instance may take at most this many steps (2^8 switch settings x 8

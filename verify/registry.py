@@ -47,30 +47,53 @@ def theorems_in(module: ModuleType, origin: str, sha256: str = "") -> list[Theor
     return [t for _, t in found.values()]
 
 
+@functools.lru_cache(maxsize=None)
+def _module_theorems(name: str) -> tuple[ModuleType, tuple[Theorem, ...]]:
+    """One catalogue module, imported once, and the theorems it defines."""
+    module = importlib.import_module(name)
+    return module, tuple(theorems_in(module, module.__name__))
+
+
 @functools.lru_cache(maxsize=1)
 def _catalogue_modules() -> tuple[tuple[ModuleType, tuple[Theorem, ...]], ...]:
     import theorems
 
-    modules = [importlib.import_module(m.name) for m in pkgutil.walk_packages(theorems.__path__, "theorems.")
-               if not m.ispkg]
+    loaded = [_module_theorems(m.name) for m in pkgutil.walk_packages(theorems.__path__, "theorems.")
+              if not m.ispkg]
     for ep in entry_points(group="dlverify.theorems"):
         try:
             with user_code(f"theorem plug-in {ep.name!r}"):
-                modules.append(ep.load())
+                module = ep.load()
         except VerifyError:
             raise
         except Exception as exc:  # noqa: BLE001 - report a broken plug-in in one line
             raise TheoremError(f"theorem plug-in {ep.name!r} failed to load: {type(exc).__name__}: {exc}") from None
+        loaded.append((module, tuple(theorems_in(module, module.__name__))))
     result: dict[str, Theorem] = {}
-    out = []
-    for module in modules:
-        found = theorems_in(module, module.__name__)
+    for module, found in loaded:
         for thm in found:
             if thm.id in result:
                 raise TheoremError(f"duplicate theorem id {thm.id!r} in {module.__name__} and {result[thm.id].module}")
             result[thm.id] = thm
-        out.append((module, tuple(found)))
-    return tuple(out)
+    return tuple(loaded)
+
+
+def _indexed(refs: list[str]) -> list[Theorem] | None:
+    """The theorems ``refs`` name (ids or id prefixes), importing only the catalogue modules that
+    hold them, by the catalogue index; ``None`` when the index cannot say (missing or stale, a
+    plug-in installed, a file or an unknown name among ``refs``): the caller imports everything.
+    A current index was written from the whole catalogue, so its ids are unique."""
+    from verify import index
+
+    rows = index.cached()
+    chosen = index.select_rows(rows, refs) if rows is not None and refs else None
+    if chosen is None:
+        return None
+    wanted = [r["id"] for r in chosen]
+    by_id = {t.id: t for name in dict.fromkeys(r["module"] for r in chosen) for t in _module_theorems(name)[1]}
+    if any(i not in by_id for i in wanted):  # the index and the module disagree: trust the import
+        return None
+    return [by_id[i] for i in wanted]
 
 
 def catalogue() -> tuple[Theorem, ...]:
@@ -80,6 +103,19 @@ def catalogue() -> tuple[Theorem, ...]:
 
 #: user files loaded in this process, by (absolute path, SHA-256 of the source)
 _loaded: dict[tuple[str, str], list[Theorem]] = {}
+
+
+def _catalogue_module_named_by(path: Path) -> str | None:
+    """The name of the catalogue module whose source is ``path``, or None (found without importing)."""
+    import theorems
+
+    root = Path(next(iter(theorems.__path__))).resolve()
+    try:
+        rel = path.resolve().relative_to(root)
+    except ValueError:
+        return None
+    parts = rel.with_suffix("").parts
+    return ".".join(("theorems", *parts)) if parts and parts[-1] != "__init__" else None
 
 
 def load_file(path: str | Path) -> list[Theorem]:
@@ -103,9 +139,9 @@ def load_file(path: str | Path) -> list[Theorem]:
     digest = hashlib.sha256(source).hexdigest()
     if (str(path), digest) in _loaded:
         return list(_loaded[(str(path), digest)])
-    for module, found in _catalogue_modules():  # a catalogue module named by its file is the catalogue's
-        if getattr(module, "__file__", None) and Path(module.__file__).resolve() == path:
-            return list(found)
+    module_name = _catalogue_module_named_by(path)
+    if module_name is not None:  # a catalogue module named by its file is the catalogue's
+        return list(_module_theorems(module_name)[1])
     name = f"dlverify_user_{hashlib.sha256(str(path).encode()).hexdigest()[:12]}_{digest[:12]}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -125,16 +161,22 @@ def load_file(path: str | Path) -> list[Theorem]:
     found = theorems_in(module, str(path), digest)
     if not found:
         raise TheoremError(f"{path} defines no theorem (no top-level verify.Theorem objects of its own)")
-    ours = {t.id: t for t in catalogue()}
+    from verify import index
+
+    rows = index.cached()
+    ours = {r["id"]: r["module"] for r in rows} if rows is not None else {t.id: t.module for t in catalogue()}
     for thm in found:
         if thm.id in ours:
-            raise TheoremError(f"{path}: theorem id {thm.id!r} is already the catalogue's ({ours[thm.id].module}); "
+            raise TheoremError(f"{path}: theorem id {thm.id!r} is already the catalogue's ({ours[thm.id]}); "
                                "give yours another id")
     _loaded[(str(path), digest)] = found
     return list(found)
 
 
 def get(theorem_id: str) -> Theorem:
+    found = _indexed([theorem_id])
+    if found and found[0].id == theorem_id:
+        return found[0]
     for thm in catalogue():
         if thm.id == theorem_id:
             return thm
@@ -171,6 +213,9 @@ def select(refs: list[str]) -> list[Theorem]:
     ``.py`` files; the whole catalogue when empty. Ids are unique across everything selected."""
     if not refs:
         return list(catalogue())
+    indexed = _indexed(refs)
+    if indexed is not None:
+        return unique(indexed)
     chosen: list[Theorem] = []
     for ref in refs:
         if ref.endswith(".py") or os.path.isfile(ref):

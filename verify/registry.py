@@ -44,6 +44,10 @@ def theorems_in(module: ModuleType, origin: str, sha256: str = "") -> list[Theor
         object.__setattr__(value, "module", origin)
         object.__setattr__(value, "module_sha256", sha256)
         found[value.id] = (var, value)
+    from verify.engine import programs
+
+    for _, t in found.values():
+        programs.register(t)
     return [t for _, t in found.values()]
 
 

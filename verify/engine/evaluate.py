@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import mpmath
@@ -19,6 +19,7 @@ import numpy as np
 
 from verify.backends import Float64Only, backend, to_highprec, xp
 from verify.config import float64, in_float64
+from verify.engine import programs
 from verify.errors import TheoremError
 from verify.sampling import Rng
 from verify.spec import Assumption, Tolerance
@@ -69,10 +70,14 @@ def _evaluate_one(prop: Any, assumptions: Sequence[Assumption], tol: Tolerance, 
     }
 
 
-@functools.lru_cache(maxsize=None)
-def _uniform_pool(n: int, width: int):
-    """``n`` instances' worth of uniforms in (0, 1]: compiled once per (batch size, width)."""
-    return jax.jit(lambda key_seed: 1.0 - jax.random.uniform(jax.random.key(key_seed), (n, width)))
+def _uniforms(shape: tuple[int, int], key_seed: Any) -> Any:
+    """``shape[0]`` instances' worth of ``shape[1]`` uniforms in (0, 1] each."""
+    return 1.0 - jax.random.uniform(jax.random.key(key_seed), shape)
+
+
+def _uniform_pool(n: int, width: int) -> Callable[[Any], Any]:
+    """The pool of a batch: compiled once per (batch size, width), shared by every theorem."""
+    return functools.partial(programs.run, "engine:uniforms", _uniforms, (n, width))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -114,13 +119,13 @@ def batch_evaluator(prop: Any, sample: Any, assumptions: tuple[Assumption, ...],
         xs = _sample_all(sample, s, pools)
         return jax.vmap(lambda x: _evaluate_one(prop, assumptions, tol, s, x))(xs)
 
-    jitted = jax.jit(run, static_argnums=0)
+    name = programs.name_of("batch", prop, sample, assumptions, repr(tol))
 
     @in_float64
     def call(s: Structure, key_seed: int, n: int) -> dict[str, np.ndarray]:
         pools, _ = draw_batch(sample, s, key_seed, n)
         with backend("jax"):
-            out = jitted(s, pools)
+            out = programs.run(name, run, s, pools)
         return {k: np.asarray(v) for k, v in out.items()}
 
     return call
@@ -171,12 +176,12 @@ def fused_evaluator(props: tuple[Any, ...], sample: Any, assumptions: tuple[Assu
         out = jax.vmap(lambda x: one(s, x))(xs)
         return out | {k: out[k].T for k in ("ratio", "absres", "finite", "score")}
 
-    jitted = jax.jit(run, static_argnums=0)
+    name = programs.name_of("fused", props, sample, assumptions, regimes, repr(tol))
 
     @in_float64
     def call(s: Structure, pools: Any) -> dict[str, np.ndarray]:
         with backend("jax"):
-            out = jitted(s, pools)
+            out = programs.run(name, run, s, pools)
         return {k: np.asarray(v) for k, v in out.items()}
 
     return call
@@ -191,13 +196,16 @@ def pools_of(sample: Any, s: Structure, key_seed: int, n: int) -> Any:
 @functools.lru_cache(maxsize=64)
 def batch_sampler(sample: Any):
     """A compiled ``(s, key_seed, n) -> batch of instances`` (NumPy arrays)."""
-    jitted = jax.jit(lambda s, pools: _sample_all(sample, s, pools), static_argnums=0)
+    name = programs.name_of("sampler", sample)
+
+    def run(s: Structure, pools: Any) -> Any:
+        return _sample_all(sample, s, pools)
 
     @in_float64
     def call(s: Structure, key_seed: int, n: int) -> Any:
         pools, _ = draw_batch(sample, s, key_seed, n)
         with backend("jax"):
-            return jax.tree_util.tree_map(np.asarray, jitted(s, pools))
+            return jax.tree_util.tree_map(np.asarray, programs.run(name, run, s, pools))
 
     return call
 
@@ -205,12 +213,15 @@ def batch_sampler(sample: Any):
 @functools.lru_cache(maxsize=256)
 def single_evaluator(prop: Any, assumptions: tuple[Assumption, ...], tol: Tolerance):
     """A compiled float64 evaluation of one instance (used while shrinking and replaying)."""
-    jitted = jax.jit(lambda s, x: _evaluate_one(prop, assumptions, tol, s, x), static_argnums=0)
+    name = programs.name_of("single", prop, assumptions, repr(tol))
+
+    def run(s: Structure, x: Any) -> Any:
+        return _evaluate_one(prop, assumptions, tol, s, x)
 
     @in_float64
     def call(s: Structure, x: Any) -> dict[str, np.ndarray]:
         with backend("jax"):
-            out = jitted(s, x)
+            out = programs.run(name, run, s, x)
         return {k: np.asarray(v) for k, v in out.items()}
 
     return call
@@ -296,6 +307,7 @@ def release_compiled() -> None:
     compiles thousands, and past the kernel's map limit (vm.max_map_count, often 65530) LLVM
     fails with "Cannot allocate memory". The runner calls this after each theorem.
     """
-    for cached in (batch_evaluator, fused_evaluator, batch_sampler, single_evaluator, _uniform_pool):
+    for cached in (batch_evaluator, fused_evaluator, batch_sampler, single_evaluator):
         cached.cache_clear()
+    programs.release(keep=programs.MAX_PROGRAMS // 4)
     jax.clear_caches()

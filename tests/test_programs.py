@@ -1,0 +1,70 @@
+"""Compiled programs kept on disk (verify.engine.programs): a warm run loads what a cold run
+compiled and reaches the same certificate; a damaged file is compiled anew; programs of theorems
+whose code the engine cannot pin down by hashing (users' files) never go to disk."""
+
+from __future__ import annotations
+
+import pytest
+
+from verify.engine import programs
+from verify.engine.evaluate import release_compiled
+from verify.engine.runner import run_theorem
+from verify.engine.search import Budget
+from verify.registry import get, load_file
+
+TINY = Budget(examples=4, batch=64)
+
+
+def _timeless(value):
+    if isinstance(value, dict):
+        return {k: _timeless(v) for k, v in value.items() if k not in ("created", "seconds")}
+    if isinstance(value, list):
+        return [_timeless(v) for v in value]
+    return value
+
+
+def _run(theorem, cache, monkeypatch):
+    monkeypatch.setenv("DLVERIFY_XLA_CACHE", str(cache))
+    release_compiled()
+    programs.release()  # nothing in memory: every program comes from disk or is compiled now
+    before = dict(programs.stats)
+    cert = run_theorem(theorem, budget=TINY, seed=3).certificate()
+    return _timeless(cert), {k: programs.stats[k] - before.get(k, 0) for k in programs.stats}
+
+
+def test_a_warm_run_loads_every_program_and_certifies_the_same(tmp_path, monkeypatch):
+    thm = get("patel2016.switch-relu")
+    cold, made = _run(thm, tmp_path, monkeypatch)
+    assert made.get("compiled", 0) > 0 and made.get("saved", 0) == made["compiled"], made
+    files = sorted((tmp_path / "programs").glob("*.bin"))
+    assert len(files) == made["saved"]
+    warm, used = _run(thm, tmp_path, monkeypatch)
+    assert used.get("compiled", 0) == 0 and used.get("loaded", 0) == made["compiled"], used
+    assert warm == cold and cold["ok"]
+    off, _ = _run(thm, "off", monkeypatch)  # no cache at all: the same certificate
+    assert off == cold
+
+
+def test_a_damaged_program_file_is_compiled_anew(tmp_path, monkeypatch):
+    thm = get("patel2016.switch-relu")
+    cold, _ = _run(thm, tmp_path, monkeypatch)
+    for f in (tmp_path / "programs").glob("*.bin"):
+        f.write_bytes(f.read_bytes()[:40])
+    again, used = _run(thm, tmp_path, monkeypatch)
+    assert used.get("unreadable", 0) > 0 and used.get("compiled", 0) == used["unreadable"], used
+    assert again == cold
+
+
+def test_a_users_theorem_is_compiled_in_memory_only(tmp_path, monkeypatch, data):
+    (thm,) = [t for t in load_file(data / "true_theorem.py")]
+    assert programs.name_of(thm.property) is None
+    _, made = _run(thm, tmp_path, monkeypatch)
+    assert made.get("compiled", 0) > 0
+    engine_only = made.get("saved", 0)  # the uniform pools are the engine's own programs
+    assert len(list((tmp_path / "programs").glob("*.bin"))) == engine_only < made["compiled"]
+
+
+@pytest.mark.parametrize("part", [lambda: None, (1, lambda: None), object()])
+def test_a_program_with_an_unnamed_part_has_no_name(part):
+    assert programs.name_of("fused", part) is None
+    assert programs.name_of("fused", 1, ("a", 2.0), None) is not None

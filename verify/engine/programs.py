@@ -1,0 +1,208 @@
+"""Compiled programs, kept across theorems and, on disk, across runs.
+
+A search compiles one XLA program per structure (and per batch shape). Tracing the Python code
+and lowering it cost more than XLA's own compilation, and XLA's persistent cache saves only the
+latter: a warm run still traces and lowers every program to find its cache key. Here a program is
+named instead by what determines it, and its executable is kept under that name:
+
+* in memory, for the life of the process, across theorems (an engine program such as the
+  uniform pool of a batch shape is shared by every theorem), the least recently used released
+  beyond :data:`MAX_PROGRAMS` (each XLA CPU executable holds memory maps of its own, and a process
+  has a limited number of them);
+* on disk, in ``programs/`` under the compilation cache directory (``DLVERIFY_XLA_CACHE``; ``off``
+  disables both), for the programs of theorems whose code is fixed by source files the engine
+  hashes: the catalogue's and the engine's own. A program's name holds the SHA-256 of those
+  sources, the theorem id and the role of each function in it (``property``, ``mutant:NAME``,
+  ``sample``, ``assumption:NAME``, ...), the tolerance, the structure and the argument shapes, and
+  the versions of Python, NumPy, JAX and jaxlib, the platform and the numeric settings. Theorems
+  from users' files, plug-ins or test modules (whose code may import anything) and structures
+  holding anything but plain values are compiled in memory only.
+
+A file that cannot be read back (truncated, from another build) is compiled anew and replaced.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import functools
+import hashlib
+import importlib.util
+import os
+import pickle
+import platform
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from verify.config import cache_directory
+
+#: compiled programs kept in memory at most (far below the kernel's memory-map limit)
+MAX_PROGRAMS = 512
+
+_lock = threading.Lock()
+_memory: "collections.OrderedDict[tuple, Any]" = collections.OrderedDict()
+#: id(function) -> (function, its name): the functions of registered theorems
+_names: dict[int, tuple[Any, str]] = {}
+stats = collections.Counter()
+
+
+@functools.lru_cache(maxsize=None)
+def _sources_hash(package: str) -> str:
+    spec = importlib.util.find_spec(package)
+    h = hashlib.sha256()
+    if spec is None or not spec.submodule_search_locations:
+        return ""
+    root = Path(next(iter(spec.submodule_search_locations)))
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _environment() -> str:
+    import jax
+    import jaxlib
+    import numpy as np
+
+    device = jax.devices()[0]
+    return ":".join(map(str, (
+        sys.version.split()[0], np.__version__, jax.__version__, jaxlib.__version__, platform.machine(),
+        device.platform, getattr(device, "device_kind", ""), bool(jax.config.jax_enable_x64),
+        jax.config.jax_default_matmul_precision)))
+
+
+def register(theorem: Any) -> None:
+    """Name the functions of a catalogue theorem, so that its programs can be kept on disk (called
+    by the registry for every theorem of the catalogue it loads)."""
+    if not str(getattr(theorem, "module", "")).startswith("theorems."):
+        return
+    base = f"{_sources_hash('verify')}:{_sources_hash('theorems')}:{theorem.id}"
+    named = [(theorem.property, "property"), (theorem.sample, "sample")]
+    named += [(m.property, f"mutant:{m.name}") for m in theorem.mutants]
+    named += [(a, f"assumption:{a.name}") for a in theorem.assumptions]
+    named += [(g, f"regime:{g.name}") for g in theorem.trivial]
+    with _lock:
+        for fn, role in named:
+            _names[id(fn)] = (fn, f"{base}:{role}")
+
+
+def name_of(*parts: Any) -> str | None:
+    """A stable name for a program made of ``parts`` (registered functions, tuples of them, plain
+    values), or None when one of them has no stable name."""
+    out = []
+    for p in parts:
+        if isinstance(p, tuple):
+            inner = name_of(*p)
+            if inner is None:
+                return None
+            out.append(f"({inner})")
+        elif isinstance(p, (str, int, float, bool)) or p is None:
+            out.append(repr(p))
+        else:
+            hit = _names.get(id(p))
+            if hit is None or hit[0] is not p:
+                return None
+            out.append(hit[1])
+    return "|".join(out)
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return True
+    if isinstance(value, tuple):
+        return all(_plain(v) for v in value)
+    if hasattr(value, "as_json") and hasattr(value, "items"):  # a Structure
+        return all(_plain(v) for _, v in value.items())
+    return False
+
+
+def _shapes(args: Iterable[Any]) -> tuple:
+    import jax
+    import numpy as np
+
+    leaves, tree = jax.tree_util.tree_flatten(tuple(args))
+    return (str(tree), tuple((tuple(np.shape(a)), str(getattr(a, "dtype", type(a).__name__))) for a in leaves))
+
+
+def run(name: str | None, fn: Callable[..., Any], static: Any, *args: Any) -> Any:
+    """``fn(static, *args)``, compiled for ``static`` and the shapes of ``args``: from memory, from
+    disk (when ``name`` names the program and ``static`` is plain), or compiled now."""
+    key = (fn, static, _shapes(args))
+    with _lock:
+        program = _memory.get(key)
+        if program is not None:
+            _memory.move_to_end(key)
+    if program is None:
+        program = _load_or_compile(name, fn, static, args, key[2])
+        with _lock:
+            _memory[key] = program
+            while len(_memory) > MAX_PROGRAMS:
+                _memory.popitem(last=False)
+    return program(*args)
+
+
+def _file(name: str, static: Any, shapes: tuple) -> Path | None:
+    where = cache_directory()
+    if where is None or not _plain(static):
+        return None
+    text = "\n".join((name, repr(static), repr(shapes), _environment()))
+    return where / "programs" / f"{hashlib.sha256(text.encode()).hexdigest()}.bin"
+
+
+def _load_or_compile(name: str | None, fn: Callable[..., Any], static: Any, args: tuple, shapes: tuple) -> Any:
+    import jax
+    from jax.experimental.serialize_executable import deserialize_and_load, serialize
+
+    path = _file(name, static, shapes) if name is not None else None
+    if path is not None and path.is_file():
+        try:
+            payload, in_tree, out_tree = pickle.loads(path.read_bytes())
+            program = deserialize_and_load(payload, in_tree, out_tree)
+            stats["loaded"] += 1
+            return program
+        except Exception:  # noqa: BLE001 - unreadable (truncated, another build): compile it anew
+            stats["unreadable"] += 1
+    lowered = jax.jit(functools.partial(fn, static)).lower(*args)
+    if path is None:
+        program = lowered.compile()
+    else:
+        with _without_xla_cache():
+            program = lowered.compile()
+    stats["compiled"] += 1
+    if path is not None:
+        try:
+            blob = pickle.dumps(serialize(program))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(blob)
+            tmp.replace(path)
+            stats["saved"] += 1
+        except Exception:  # noqa: BLE001 - not serialisable (constants held), or the disk refused: memory only
+            stats["not saved"] += 1
+    return program
+
+
+@contextlib.contextmanager
+def _without_xla_cache() -> Iterator[None]:
+    """XLA's persistent cache off for one compilation: an executable read back from it loses its
+    kernels when serialised again (jaxlib's CPU client: "Function ... not found" when run), and a
+    program kept here needs no second copy there."""
+    import jax
+    from jax._src import compilation_cache
+
+    was = jax.config.jax_enable_compilation_cache
+    jax.config.update("jax_enable_compilation_cache", False)
+    compilation_cache.reset_cache()
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_compilation_cache", was)
+        compilation_cache.reset_cache()
+
+
+def release(keep: int = 0) -> None:
+    """Release compiled programs held in memory, keeping the ``keep`` most recently used."""
+    with _lock:
+        while len(_memory) > keep:
+            _memory.popitem(last=False)

@@ -1,5 +1,5 @@
-"""Compiled programs kept on disk (verify.engine.programs): a warm run loads what a cold run
-compiled and reaches the same certificate; a damaged file is compiled anew; programs of theorems
+"""Compiled programs and derivation checks kept on disk (verify.engine.programs): a warm run
+loads what a cold run compiled and checked, and reaches the same certificate; a damaged file is compiled anew; programs of theorems
 whose code the engine cannot pin down by hashing (users' files) never go to disk."""
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ def test_a_warm_run_loads_every_program_and_certifies_the_same(tmp_path, monkeyp
     assert len(files) == made["saved"]
     warm, used = _run(thm, tmp_path, monkeypatch)
     assert used.get("compiled", 0) == 0 and used.get("loaded", 0) == made["compiled"], used
+    checked = len(thm.derivations) + sum(m.derivation is not None for m in thm.mutants)
+    assert checked and used.get("results loaded", 0) == checked, used  # SymPy's checks, read back
     assert warm == cold and cold["ok"]
     off, _ = _run(thm, "off", monkeypatch)  # no cache at all: the same certificate
     assert off == cold

@@ -87,14 +87,18 @@ def pool_width(sample: Any, s: Structure) -> int:
     A sampler that draws nothing from its ``rng`` is an error: every instance of a batch would be
     the same (a sampler that uses NumPy's or Python's random generator runs once, when it is
     traced, and its draws become constants)."""
-    rng = Rng(None)
-    with float64(), backend("jax"):
-        jax.eval_shape(lambda: sample(rng, s))
-    if rng.used == 0:
+    def used() -> int:
+        rng = Rng(None)
+        with float64(), backend("jax"):
+            jax.eval_shape(lambda: sample(rng, s))
+        return rng.used
+
+    n = programs.remembered(programs.name_of("uniforms used", sample), s, used)
+    if n == 0:
         raise TheoremError(
             f"the sampler draws no randomness from its rng at {s}: every instance would be the same "
             "(NumPy's or Python's random generators run once, at trace time); draw every random value from rng")
-    return max(16, 1 << max(rng.used - 1, 0).bit_length())
+    return max(16, 1 << max(n - 1, 0).bit_length())
 
 
 def draw_batch(sample: Any, s: Structure, key_seed: int, n: int) -> tuple[Any, int]:

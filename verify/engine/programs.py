@@ -1,4 +1,4 @@
-"""Compiled programs, kept across theorems and, on disk, across runs.
+"""Compiled programs (and derivation checks), kept across theorems and, on disk, across runs.
 
 A search compiles one XLA program per structure (and per batch shape). Tracing the Python code
 and lowering it cost more than XLA's own compilation, and XLA's persistent cache saves only the
@@ -18,7 +18,11 @@ named instead by what determines it, and its executable is kept under that name:
   from users' files, plug-ins or test modules (whose code may import anything) and structures
   holding anything but plain values are compiled in memory only.
 
-A file that cannot be read back (truncated, from another build) is compiled anew and replaced.
+The result of checking a derivation of a catalogue theorem with SymPy (:func:`kept`) is kept the
+same way: it is a deterministic function of the same sources and SymPy's version, so a warm run
+reads the verdict the very same check reached, and the certificate is the same either way.
+
+A file that cannot be read back (truncated, from another build) is computed anew and replaced.
 """
 
 from __future__ import annotations
@@ -142,12 +146,66 @@ def run(name: str | None, fn: Callable[..., Any], static: Any, *args: Any) -> An
     return program(*args)
 
 
-def _file(name: str, static: Any, shapes: tuple) -> Path | None:
+def _file(name: str, static: Any, shapes: tuple, suffix: str = ".bin") -> Path | None:
     where = cache_directory()
     if where is None or not _plain(static):
         return None
     text = "\n".join((name, repr(static), repr(shapes), _environment()))
-    return where / "programs" / f"{hashlib.sha256(text.encode()).hexdigest()}.bin"
+    return where / "programs" / f"{hashlib.sha256(text.encode()).hexdigest()}{suffix}"
+
+
+def theorem_name(theorem: Any, role: str) -> str | None:
+    """The stable name of one part of a catalogue theorem (``derivation:0``, ``mutant:NAME``), or
+    None for a theorem whose code the engine does not hash (see the module docstring)."""
+    if not str(getattr(theorem, "module", "")).startswith("theorems."):
+        return None
+    return f"{_sources_hash('verify')}:{_sources_hash('theorems')}:{theorem.id}:{role}"
+
+
+def kept(name: str | None, compute: Callable[[], Any]) -> Any:
+    """``compute()``, a deterministic function of the sources ``name`` hashes (checking a
+    derivation with SymPy), kept on disk under ``name`` and the library versions; computed anew
+    when there is no cache, no name, or the file cannot be read back."""
+    import sympy
+
+    path = _file(f"{name}:sympy {sympy.__version__}", None, (), ".pickle") if name is not None else None
+    if path is not None and path.is_file():
+        try:
+            value = pickle.loads(path.read_bytes())
+            stats["results loaded"] += 1
+            return value
+        except Exception:  # noqa: BLE001 - unreadable: compute it anew
+            stats["unreadable"] += 1
+    value = compute()
+    if path is not None:
+        try:
+            blob = pickle.dumps(value)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(blob)
+            tmp.replace(path)
+        except Exception:  # noqa: BLE001 - not picklable, or the disk refused: not kept
+            stats["not saved"] += 1
+    return value
+
+
+def remembered(name: str | None, static: Any, compute: Callable[[], int]) -> int:
+    """A number found by tracing (how many uniforms a sampler draws at a structure), kept on disk
+    under the same rule as the programs."""
+    path = _file(name, static, (), ".int") if name is not None else None
+    if path is not None and path.is_file():
+        try:
+            return int(path.read_text())
+        except (OSError, ValueError):
+            pass
+    value = compute()
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(str(int(value)))
+            tmp.replace(path)
+    return value
 
 
 def _load_or_compile(name: str | None, fn: Callable[..., Any], static: Any, args: tuple, shapes: tuple) -> Any:

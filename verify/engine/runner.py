@@ -25,6 +25,7 @@ from typing import Any, Callable
 from verify.config import in_float64, numeric_settings
 from verify.engine.crosscheck import CrossCheck, crosscheck, narrowed
 from verify.engine.decided import Decided, decide_claim, replay_model
+from verify.engine import programs
 from verify.engine.evaluate import release_compiled
 from verify.engine.rates import failure_rate
 from verify.engine.search import BatchStore, Budget, SearchResult, search
@@ -42,6 +43,11 @@ DEFAULT_FACES = ("symbolic", "numeric", "mutants", "ablate")
 def _witness_scope(sym: SymbolicResult) -> Scope:
     """Where a mutant's claim is compared with its property: its proved scope, or every size."""
     return sym.scope if sym.verdict in ("proved", "cross-checked") else Scope.every()
+
+
+def _checked(theorem: Theorem, role: str, derivation: Any) -> SymbolicResult:
+    """``check_derivation``, kept on disk for a catalogue theorem (:func:`verify.engine.programs.kept`)."""
+    return programs.kept(programs.theorem_name(theorem, role), lambda: check_derivation(derivation))
 
 
 def derive_seed(seed: int, *parts: str) -> int:
@@ -345,7 +351,8 @@ def run_theorem(
 
     try:
         if "symbolic" in faces:
-            report.symbolic = SymbolicFace([ClaimResult(check_derivation(d)) for d in theorem.derivations])
+            report.symbolic = SymbolicFace([ClaimResult(_checked(theorem, f"derivation:{k}", d))
+                                            for k, d in enumerate(theorem.derivations)])
         if "numeric" in faces:
             report.numeric = do_search("claim")
             for k, s in enumerate(theorem.rates_on):
@@ -369,7 +376,7 @@ def run_theorem(
                 res = do_search(f"mutant:{m.name}")
                 sym = cc = None
                 if m.derivation is not None:
-                    sym = check_derivation(m.derivation)
+                    sym = _checked(theorem, f"mutant:{m.name}", m.derivation)
                     cc = crosscheck(theorem, m.derivation, _witness_scope(sym), prop=m.property,
                                     structures=[r["structure"] for r in res.structures],
                                     seed=derive_seed(seed, theorem.id, f"crosscheck:{m.name}"))

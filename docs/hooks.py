@@ -217,6 +217,21 @@ def _internal_modules() -> str:
     return "\n".join(lines)
 
 
+#: KaTeX lives with the package (the HTML report inlines it from a wheel too); the site gets it here
+KATEX = Path(__file__).resolve().parents[1] / "verify" / "render" / "katex"
+
+
+def on_files(files, config):  # noqa: ANN001 - MkDocs hook signature
+    """Serve the package's copy of KaTeX at ``assets/katex/`` (``extra_css``/``extra_javascript``)."""
+    from mkdocs.structure.files import File
+
+    for path in sorted(KATEX.rglob("*")):
+        if path.is_file() and path.name not in ("LICENSE", "README.txt"):
+            uri = f"assets/katex/{path.relative_to(KATEX).as_posix()}"
+            files.append(File.generated(config, uri, abs_src_path=str(path)))
+    return files
+
+
 def on_config(config):  # noqa: ANN001 - MkDocs hook signature
     import sys
 

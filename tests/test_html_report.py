@@ -204,7 +204,7 @@ def test_statements_as_math_with_katex_else_as_latex_source(certs):
     assert plain.find(".//h:p[@id='math-note']", NS) is not None and "data:font/" not in plain_page
     found = katex_dir()
     if found is None:
-        pytest.skip("KaTeX not found (docs/assets/katex, or set DLVERIFY_KATEX): only the fallback was checked")
+        pytest.skip("KaTeX not found (verify/render/katex, or set DLVERIFY_KATEX): only the fallback was checked")
     page = render(certs, katex=found)
     root = _root(page)
     spans = root.findall(".//h:p[@class='statement']/h:span", NS)

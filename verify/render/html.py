@@ -73,12 +73,11 @@ def _cdata(code: str) -> str:
 
 
 def katex_dir() -> Path | None:
-    """Where KaTeX's files are: ``$DLVERIFY_KATEX``, else a copy shipped with this module
-    (``verify/render/katex``, none at present), else the copy vendored with the docs (in a source
-    checkout: ``docs/assets/katex``), else Debian's ``libjs-katex``; None when none of them holds
-    ``katex.min.js`` and ``katex.min.css``."""
+    """Where KaTeX's files are: ``$DLVERIFY_KATEX``, else the copy shipped with this module
+    (``verify/render/katex``, in the wheel too), else Debian's ``libjs-katex``; None when none of
+    them holds ``katex.min.js`` and ``katex.min.css``."""
     here = Path(__file__).resolve().parent
-    candidates = [os.environ.get(KATEX_ENV) or None, here / "katex", here.parents[1] / "docs" / "assets" / "katex",
+    candidates = [os.environ.get(KATEX_ENV) or None, here / "katex",
                   "/usr/share/javascript/katex"]
     for c in candidates:
         if c and (Path(c) / "katex.min.js").is_file() and (Path(c) / "katex.min.css").is_file():

@@ -179,10 +179,11 @@ def statistics(report, nodeid: str) -> str:  # noqa: ANN001
         if r.explicit.get("examples"):
             lines.append(f"    - explicit phase: {r.explicit['ran']} of {r.explicit['examples']} examples ran, "
                          f"{r.explicit['failing']} failing")
-        if r.database:
+        if r.database and "reuse" in r.phases:
             lines.append(f"    - reuse phase: {r.database['replayed']} saved failures replayed, "
-                         f"{r.database['failing']} failing again, {r.database['deleted']} deleted"
-                         + ("; the counterexample saved" if r.database["saved"] else ""))
+                         f"{r.database['failing']} failing again, {r.database['deleted']} deleted")
+        if r.database.get("saved"):
+            lines.append("    - the counterexample saved to the example database")
         if r.coverage:
             lines.append(f"    - coverage: {r.coverage['covered']} of {r.coverage['structures']} structures "
                          "of the small scope")

@@ -180,10 +180,18 @@ def test_the_settings_profile_and_statistics_reach_the_searches(pytester, data):
     """``--hypothesis-profile few``: 2 batches per search (max_examples), no shrink phase (the
     mutant's counterexample unshrunk), verbose lines; ``--hypothesis-show-statistics`` prints them."""
     pytester.makeconftest(CONFTEST)
-    pytester.makepyfile(test_declared=(data / "true_theorem.py").read_text())
+    pytester.makepyfile(test_declared=(data / "true_theorem.py").read_text() + f"""
+
+def test_fixture(dlverify):
+    from verify.registry import load_file
+
+    dlverify.check(load_file({str(data / "true_theorem.py")!r})[0], faces=("numeric",), batch=64)
+""")
     result = pytester.runpytest_subprocess("--hypothesis-profile", "few", "--hypothesis-show-statistics", "-s",
                                            "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_declared.py::test_fixture (dlverify user.relu-odd-part, seed 0):",
+                                 "*- claim: confirmed in * seconds: 2 batches, 128 instances drawn*"])
     assert "reuse phase" not in result.stdout.str()  # not one of the profile's phases
     result.stdout.fnmatch_lines([
         "*dlverify: user.relu-odd-part claim: coverage: 1 of 4 structures of the small scope",
@@ -216,3 +224,33 @@ def test_failures_go_to_the_profiles_database_and_come_back_first(pytester, data
     seeded = pytester.runpytest_subprocess(*args, "--hypothesis-seed", "2")
     seeded.assert_outcomes(failed=1)
     assert "reuse phase" not in seeded.stdout.str() and "claim: refuted" in seeded.stdout.str()
+
+
+# ---------------------------------------------------------------- on the command line
+
+
+def _with_example(data, tmp_path, example: str):
+    text = (data / "false_theorem.py").read_text().replace("from verify import", "from verify import Example,")
+    path = tmp_path / "with_example.py"
+    path.write_text(text.replace("    tolerance=Tolerance(", f"    examples=[{example}],\n    tolerance=Tolerance(", 1))
+    return path
+
+
+def test_the_command_line_runs_explicit_examples_first(data, tmp_path):
+    import subprocess
+    import sys
+
+    path = _with_example(data, tmp_path, 'Example({"n": 2}, {"x": [1.0, 0.5], "y": [-1.0, 0.25]})')
+    proc = subprocess.run([sys.executable, "-m", "verify.cli", "check", str(path), "--json", "--examples", "3",
+                           "--batch", "128", "--out", str(tmp_path / "cx")], capture_output=True, text=True)
+    numeric = json.loads(proc.stdout)["theorems"][0]["numeric"]
+    assert numeric["explicit_examples"] == {"examples": 1, "ran": 1, "failing": 1}
+    assert numeric["batches"] == 0 and numeric["counterexample"]["shrink"]["found_by"] == "explicit example"
+    assert numeric["counterexample"]["structure"] == {"n": 2} and numeric["verdict"] == "refuted"
+    assert numeric["example_database"] == {} and "reuse" not in numeric["phases"]  # no database on the CLI
+    bad = _with_example(data, tmp_path, '({"n": 2}, {"x": [1.0], "y": [-1.0, 0.25]})')
+    proc = subprocess.run([sys.executable, "-m", "verify.cli", "check", str(bad), "--examples", "3"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip() == ("verify: error: theorem user.relu-additive: example 0: x has shape (1,), "
+                                   "the sampler draws (2,)")

@@ -442,7 +442,7 @@ def search(
 
     try:
         # ---------------------------------------------------------------- 0. explicit, then reuse
-        for k, (s, x) in enumerate(explicit):
+        for s, x in explicit:
             result.explicit["ran"] += 1
             if fails_given(s, x):
                 result.explicit["failing"] += 1

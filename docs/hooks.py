@@ -39,7 +39,7 @@ FORMALISATION = [
 
 #: the API reference's sections; together they must list ``verify.__all__`` exactly
 API_GROUPS = [
-    ("The theorem contract", ["Theorem", "Assumption", "Mutant", "Regime", "Tolerance", "Source", "Cited"]),
+    ("The theorem contract", ["Theorem", "Assumption", "Mutant", "Regime", "Example", "Tolerance", "Source", "Cited"]),
     ("Derivations: a claim and the chain that reaches it", ["Derivation", "Claim", "eq", "le", "ge", "backwards",
                                                             "Fact", "MaxOver", "MinOver"]),
     ("Justifications of a link", ["Algebra", "Cases", "MaxSum", "Monotone", "Unfold", "Lemma", "Agrees"]),

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the names, for type checkers and documentation tools (loade
     from verify.backends import xp
     from verify.errors import TheoremError, UsageError, VerifyError
     from verify.sampling import Rng
-    from verify.spec import Assumption, Cited, Mutant, Regime, Source, Theorem, Tolerance
+    from verify.spec import Assumption, Cited, Example, Mutant, Regime, Source, Theorem, Tolerance
     from verify.symbolic import (
         Agrees, Algebra, Cases, Claim, Derivation, Fact, Lemma, MaxOver, MaxSum, MinOver, Monotone, Unfold, backwards, eq,
         ge, le,
@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the names, for type checkers and documentation tools (loade
 _EXPORTS = {
     "Assumption": "verify.spec",
     "Cited": "verify.spec",
+    "Example": "verify.spec",
     "Mutant": "verify.spec",
     "Regime": "verify.spec",
     "Source": "verify.spec",

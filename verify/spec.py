@@ -106,6 +106,26 @@ class Regime:
 
 
 @dataclass(frozen=True)
+class Example:
+    """An instance every search of the theorem runs first (the claim, each mutant, each ablation),
+    as Hypothesis runs a test's ``@example``: the ``structure`` and every array the sampler draws
+    for it (``values``: name -> number or nested list, shaped as the sampler's). A failing example
+    is the search's counterexample. ``note`` says why it is there (a known hard case, a past bug)."""
+
+    structure: Mapping[str, Any]
+    values: Mapping[str, Any]
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.structure, Mapping) or not all(isinstance(k, str) for k in self.structure):
+            raise TheoremError(f"example structure must be a mapping of names, got {self.structure!r:.60}")
+        if not isinstance(self.values, Mapping) or not self.values or not all(isinstance(k, str) for k in self.values):
+            raise TheoremError("example values must be a non-empty mapping of array names to numbers or lists")
+        object.__setattr__(self, "structure", dict(self.structure))
+        object.__setattr__(self, "values", dict(self.values))
+
+
+@dataclass(frozen=True)
 class Mutant:
     """A deliberately wrong variant of the claim that the checks must refute.
 
@@ -183,6 +203,8 @@ class Theorem:
     one instance from ``rng`` (:class:`verify.Rng`, fed from a JAX PRNG key).
     ``rates_on`` lists structures on which a run also measures how often the claim fails among
     instances meeting the assumptions (a finding, e.g. for a claim said to hold "with probability 1").
+    ``examples`` lists explicit instances (:class:`Example`, or ``(structure, values)`` pairs) that
+    every search of the theorem runs before anything it draws.
     """
 
     id: str
@@ -204,6 +226,7 @@ class Theorem:
     trivial: Sequence[Regime] = ()
     min_nontrivial: int = 100
     scope: Sequence[Mapping[str, Any]] = ()
+    examples: Sequence[Any] = ()
     #: where the theorem was loaded from: a module name, or a user file's absolute path (set by the registry)
     module: str = field(default="", compare=False)
     #: SHA-256 of a user file's source as it was run ("" for modules; set by the registry)
@@ -265,6 +288,14 @@ class Theorem:
             raise TheoremError(f"theorem {self.id}: min_nontrivial must be a non-negative integer")
         if any(not isinstance(r, Mapping) for r in self.scope):
             raise TheoremError(f"theorem {self.id}: scope must be a list of structures (mappings)")
+        examples = []
+        for k, e in enumerate(self.examples):
+            if isinstance(e, tuple) and len(e) == 2:
+                e = Example(*e)
+            if not isinstance(e, Example):
+                raise TheoremError(f"theorem {self.id}: example {k} must be a verify.Example or a (structure, values) pair")
+            examples.append(e)
+        object.__setattr__(self, "examples", tuple(examples))
         object.__setattr__(self, "trivial", tuple(self.trivial))
         object.__setattr__(self, "scope", tuple(dict(r) for r in self.scope))
         object.__setattr__(self, "assumptions", tuple(self.assumptions))

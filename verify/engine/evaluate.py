@@ -175,12 +175,15 @@ def fused_evaluator(props: tuple[Any, ...], sample: Any, assumptions: tuple[Assu
             "trivial": _masks(regimes, s, x),
         }
 
-    def run(s: Structure, pools: Any):
-        xs = _sample_all(sample, s, pools)
+    def on(s: Structure, xs: Any):
         out = jax.vmap(lambda x: one(s, x))(xs)
         return out | {k: out[k].T for k in ("ratio", "absres", "finite", "score")}
 
+    def run(s: Structure, pools: Any):
+        return on(s, _sample_all(sample, s, pools))
+
     name = programs.name_of("fused", props, sample, assumptions, regimes, repr(tol))
+    given_name = programs.name_of("fused on instances", props, assumptions, regimes, repr(tol))
 
     @in_float64
     def call(s: Structure, pools: Any) -> dict[str, np.ndarray]:
@@ -188,7 +191,24 @@ def fused_evaluator(props: tuple[Any, ...], sample: Any, assumptions: tuple[Assu
             out = programs.run(name, run, s, pools)
         return {k: np.asarray(v) for k, v in out.items()}
 
+    @in_float64
+    def on_instances(s: Structure, xs: Any) -> dict[str, np.ndarray]:
+        """The same outputs for given instances (a dict of arrays with a leading instance axis)."""
+        with backend("jax"):
+            out = programs.run(given_name, on, s, xs)
+        return {k: np.asarray(v) for k, v in out.items()}
+
+    call.on_instances = on_instances
     return call
+
+
+@in_float64
+def instance_shapes(sample: Any, s: Structure) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """The shape and dtype of every array the sampler draws for one instance at ``s`` (traced, never run)."""
+    width = pool_width(sample, s)
+    with backend("jax"):
+        spec = jax.eval_shape(lambda p: _sample_all(sample, s, p), jax.ShapeDtypeStruct((1, width), np.float64))
+    return {k: (tuple(v.shape[1:]), np.dtype(v.dtype)) for k, v in spec.items()}
 
 
 @in_float64

@@ -29,6 +29,7 @@ from verify.engine import programs
 from verify.engine.evaluate import release_compiled
 from verify.engine.rates import failure_rate
 from verify.engine.search import BatchStore, Budget, SearchResult, search
+from verify.engine.settings import Conventions
 from verify.records.certificate import FORMAT as CERTIFICATE_FORMAT
 from verify.records.certificate import library_versions
 from verify.spec import Theorem
@@ -328,8 +329,11 @@ def run_theorem(
     seed: int = 0,
     out_dir: str | Path | None = None,
     progress: Callable[[str, int], None] | None = None,
+    conventions: Conventions = Conventions(),
 ) -> TheoremReport:
-    """Run the requested faces of one theorem. ``progress(label, instances)`` reports work."""
+    """Run the requested faces of one theorem. ``progress(label, instances)`` reports work;
+    ``conventions`` are the Hypothesis conventions every search honours (phases, verbosity,
+    example database; the pytest plugin passes the active settings profile's)."""
     report = TheoremReport(theorem, faces, seed, budget, numeric_settings=numeric_settings())
 
     # one store of batches for every variant: the claim, each mutant and each ablation read the
@@ -341,7 +345,8 @@ def run_theorem(
     def do_search(variant: str, **kw: Any) -> SearchResult:
         tick = (lambda n: progress(variant, n)) if progress else None
         res = search(theorem, variant="claim" if variant.startswith("ablate:") else variant,
-                     budget=budget, seed=search_seed, progress=tick, store=store, **kw)
+                     budget=budget, seed=search_seed, progress=tick, store=store,
+                     conventions=conventions, **kw)
         res.variant = variant
         if res.counterexample is not None:
             res.counterexample.variant = variant

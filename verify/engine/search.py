@@ -1,7 +1,10 @@
-"""The search face: every small structure first, then Hypothesis, then a guided climb.
+"""The search face: explicit examples and saved failures, every small structure, then Hypothesis,
+then a guided climb.
 
-A search spends its budget of batches (``Budget.examples`` batches of ``Budget.batch`` instances)
-in three phases:
+A search first runs the theorem's explicit examples (``Theorem.examples``) and, when it is given
+an example database, the failures it saved there before (Hypothesis's ``explicit`` and ``reuse``
+phases); a failing one is the counterexample. Then it spends its budget of batches
+(``Budget.examples`` batches of ``Budget.batch`` instances) in three phases:
 
 1. **Coverage**: one batch for each structure of the theorem's small scope
    (:mod:`verify.engine.scope`), smallest first, so no small structure is left out by chance.
@@ -35,14 +38,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 import numpy as np
-from hypothesis import given
+from hypothesis import Phase, Verbosity, given
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from verify.config import in_float64
-from verify.engine.evaluate import fused_evaluator, pools_of
+from verify.engine.evaluate import fused_evaluator, instance_shapes, pools_of
 from verify.engine.scope import small_scope
-from verify.engine.settings import quiet_settings
+from verify.engine.settings import Conventions, quiet_settings
 from verify.engine.shrink import minimise
 from verify.errors import TheoremError
 from verify.records.certificate import add_to_histogram
@@ -132,6 +135,21 @@ class BatchStore:
         self._fused = fused_evaluator(self.props, theorem.sample, theorem.assumptions, theorem.trivial,
                                       theorem.tolerance)
         self.evaluated = 0
+        self._examples: list[tuple[Structure, dict[str, np.ndarray]]] | None = None
+
+    def examples(self) -> list[tuple[Structure, dict[str, np.ndarray]]]:
+        """The theorem's explicit examples, checked against its sampler (once for every variant)."""
+        if self._examples is None:
+            self._examples = [example_instance(self.theorem, e.structure, e.values, f"example {k}")
+                              for k, e in enumerate(self.theorem.examples)]
+        return self._examples
+
+    def on_instances(self, s: Structure, xs: dict[str, np.ndarray]) -> dict[str, Any]:
+        """The same outputs as :meth:`get` for given instances (explicit examples, saved failures)."""
+        try:
+            return self._fused.on_instances(s, xs)
+        except Exception:  # noqa: BLE001 - one variant's property broke: evaluate them one by one
+            return self._one_by_one(s, xs, given=True)
 
     def index(self, variant: str) -> int:
         return self.names.index(variant)
@@ -153,13 +171,14 @@ class BatchStore:
         except Exception:  # noqa: BLE001 - one variant's property broke: evaluate them one by one
             return self._one_by_one(s, pools)
 
-    def _one_by_one(self, s: Structure, pools: Any) -> dict[str, Any]:
+    def _one_by_one(self, s: Structure, pools: Any, given: bool = False) -> dict[str, Any]:
         rows, holds, trivial, errors, first = [], None, None, {}, None
-        n = pools.shape[0]
+        n = next(iter(pools.values())).shape[0] if given else pools.shape[0]
         for name, prop in zip(self.names, self.props):
             try:
-                out = fused_evaluator((prop,), self.theorem.sample, self.theorem.assumptions, self.theorem.trivial,
-                                      self.theorem.tolerance)(s, pools)
+                fused = fused_evaluator((prop,), self.theorem.sample, self.theorem.assumptions, self.theorem.trivial,
+                                        self.theorem.tolerance)
+                out = fused.on_instances(s, pools) if given else fused(s, pools)
             except Exception as exc:  # noqa: BLE001 - reported when this variant is searched
                 errors[name] = stable_text(f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
                 first = first or exc
@@ -202,6 +221,12 @@ class SearchResult:
     coverage: dict[str, Any] = field(default_factory=dict)
     #: the guided climb: batches spent, the largest |r| / tolerance before and after, what it found
     guided: dict[str, Any] = field(default_factory=dict)
+    #: the Hypothesis phases the search ran with (see :class:`verify.engine.settings.Conventions`)
+    phases: list[str] = field(default_factory=list)
+    #: the theorem's explicit examples: how many it has, how many ran, how many failed
+    explicit: dict[str, int] = field(default_factory=dict)
+    #: the example database: failures saved for this search, replayed, failing again, deleted, saved now
+    database: dict[str, Any] = field(default_factory=dict)
 
     @property
     def margin(self) -> float:
@@ -229,6 +254,9 @@ class SearchResult:
             "structures": self.structures,
             "coverage": self.coverage,
             "guided": self.guided,
+            "phases": self.phases,
+            "explicit_examples": self.explicit,
+            "example_database": self.database,
         }
         if self.dropped_violated is not None:
             d["instances_violating_dropped_assumption"] = self.dropped_violated
@@ -237,6 +265,50 @@ class SearchResult:
         if self.note:
             d["note"] = self.note
         return d
+
+
+def example_instance(theorem: Theorem, structure: Mapping[str, Any], values: Mapping[str, Any],
+                     what: str) -> tuple[Structure, dict[str, np.ndarray]]:
+    """An explicit instance as a batch of one, checked against the theorem: the structure's keys are
+    its strategy's (when its small scope names them), the arrays are those the sampler draws at that
+    structure, with its shapes, and their values cast to its dtypes without loss of kind."""
+    where = f"theorem {theorem.id}: {what}"
+    scope, _ = small_scope(theorem)
+    if scope and set(structure) != set(scope[0]):
+        raise TheoremError(f"{where}: structure keys {sorted(structure)} are not the strategy's {sorted(scope[0])}")
+    s = Structure(structure)
+    try:
+        shapes = instance_shapes(theorem.sample, s)
+    except Exception as exc:  # noqa: BLE001 - the user's sampler at the user's structure
+        raise TheoremError(f"{where}: the sampler cannot draw at {dict(structure)}: "
+                           f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
+    if set(values) != set(shapes):
+        raise TheoremError(f"{where}: values name {sorted(values)}, the sampler draws {sorted(shapes)}")
+    x = {}
+    for k, (shape, dtype) in shapes.items():
+        given = np.asarray(values[k])
+        if given.dtype == object or not np.can_cast(given.dtype, dtype, "same_kind"):
+            raise TheoremError(f"{where}: {k} holds {given.dtype} values, the sampler draws {dtype}")
+        if given.shape != shape:
+            raise TheoremError(f"{where}: {k} has shape {given.shape}, the sampler draws {shape}")
+        x[k] = given.astype(dtype)[None]
+    return s, x
+
+
+def database_key(theorem: Theorem, variant: str, drop: str | None) -> bytes:
+    """The example-database key of one search: the theorem, what it claims, the variant searched."""
+    payload = json.dumps([theorem.id, theorem.statement_hash(), variant, drop])
+    return b"dlverify:" + hashlib.sha256(payload.encode()).hexdigest().encode()
+
+
+def _encode(structure: Mapping[str, Any], instance: Mapping[str, np.ndarray]) -> bytes | None:
+    """A failure as the database keeps it (JSON; float64 values round-trip exactly), or None when
+    its structure is not JSON."""
+    try:
+        return json.dumps({"structure": structure, "values": {k: np.asarray(v).tolist() for k, v in instance.items()}},
+                          sort_keys=True).encode()
+    except (TypeError, ValueError):
+        return None
 
 
 def _skey(structure: Mapping[str, Any]) -> str:
@@ -279,11 +351,14 @@ def search(
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
     store: BatchStore | None = None,
+    conventions: Conventions = Conventions(),
 ) -> SearchResult:
     """Search for an instance that meets every assumption (but ``drop``) and fails the variant.
 
     ``store`` holds the theorem's batches across its variants (the runner passes one); without it
-    the search evaluates ``prop`` (default: the claim's property) on its own."""
+    the search evaluates ``prop`` (default: the claim's property) on its own. ``conventions``:
+    the Hypothesis phases, verbosity and example database it honours (default: the command
+    line's, every phase but ``reuse``, quiet, no database)."""
     if store is None or variant not in store.names:
         store = BatchStore(theorem, {variant: prop or theorem.property}, budget.batch)
     prop = store.props[store.index(variant)]
@@ -297,6 +372,7 @@ def search(
     scope, how = small_scope(theorem)
     budget = budget.resolved(len(scope))
     result = SearchResult("confirmed", variant, [names[i] for i in enforce], seed=seed, budget=budget.as_dict())
+    result.phases = [p.name for p in conventions.phases]
     result.per_assumption = {n: 0 for n in names}
     result.per_regime = {r.name: 0 for r in theorem.trivial}
     if drop_idx is not None:
@@ -305,6 +381,15 @@ def search(
     state = {"phase": "coverage", "shrink_batches": 0, "refused": 0, "spent": 0}
     failing: list[tuple[Structure, int, int]] = []
     closest: dict[str, float] = {}
+    conv, db = conventions, conventions.database
+    label = f"{theorem.id} {variant}" + (f" without {drop}" if drop else "")
+    # explicit examples are checked before anything runs: a malformed one is the theorem's error
+    explicit = store.examples() if conv.has(Phase.explicit) else []
+    result.explicit = {"examples": len(theorem.examples), "ran": 0, "failing": 0}
+    dbkey = database_key(theorem, variant, drop) if db is not None else None
+    if db is not None:
+        result.database = {"replayed": 0, "failing": 0, "deleted": 0, "saved": False}
+    given_failure: tuple[Structure, dict[str, np.ndarray], str] | None = None
 
     def masks(out: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if variant in out.get("errors", {}):
@@ -318,9 +403,10 @@ def search(
         nontrivial = ok & ~out["trivial"].any(axis=1) if out["trivial"].size else ok
         return ok, bad, nontrivial
 
-    def account(s: Structure, out: dict[str, Any], ok: np.ndarray, bad: np.ndarray, nontrivial: np.ndarray) -> None:
+    def account(s: Structure, out: dict[str, Any], ok: np.ndarray, bad: np.ndarray, nontrivial: np.ndarray,
+                batch: bool = True) -> None:
         holds, ratio, absres = out["holds"], out["ratio"][v], out["absres"][v]
-        result.batches += 1
+        result.batches += int(batch)
         result.drawn += len(ok)
         result.satisfied += int(ok.sum())
         result.nontrivial += int(nontrivial.sum())
@@ -347,12 +433,51 @@ def search(
     def worst(ratio: np.ndarray, bad: np.ndarray) -> int:
         return int(np.argmax(np.where(bad, np.nan_to_num(ratio, posinf=1e308), -1.0)))
 
+    def fails_given(s: Structure, x: dict[str, np.ndarray]) -> bool:
+        """Run one given instance (a batch of one): counted as drawn, never as a batch."""
+        out = store.on_instances(s, x)
+        ok, bad, nontrivial = masks(out)
+        account(s, out, ok, bad, nontrivial, batch=False)
+        return bool(bad[0])
+
     try:
+        # ---------------------------------------------------------------- 0. explicit, then reuse
+        for s, x in explicit:
+            result.explicit["ran"] += 1
+            if fails_given(s, x):
+                result.explicit["failing"] += 1
+                given_failure = (s, {n: a[0] for n, a in x.items()}, "explicit example")
+                break
+        if explicit:
+            conv.say(f"{label}: explicit phase: {result.explicit['ran']} of {len(explicit)} examples ran, "
+                     f"{result.explicit['failing']} failing")
+        if given_failure is None and db is not None and conv.has(Phase.reuse):
+            for blob in list(db.fetch(dbkey)):
+                try:
+                    saved = json.loads(blob)
+                    s, x = example_instance(theorem, saved["structure"], saved["values"], "a saved failure")
+                except (TheoremError, ValueError, KeyError, TypeError):  # stale: the sampler changed
+                    db.delete(dbkey, blob)
+                    result.database["deleted"] += 1
+                    continue
+                result.database["replayed"] += 1
+                if fails_given(s, x):
+                    result.database["failing"] += 1
+                    given_failure = (s, {n: a[0] for n, a in x.items()}, "example database")
+                    break
+                db.delete(dbkey, blob)  # no longer fails (as Hypothesis drops such entries)
+                result.database["deleted"] += 1
+            conv.say(f"{label}: reuse phase: {result.database['replayed']} saved failures replayed, "
+                     f"{result.database['failing']} failing")
+        generate = given_failure is None and conv.has(Phase.generate)
+        target = generate and conv.has(Phase.target)
         # ---------------------------------------------------------------- 1. coverage
         # the whole small scope when the budget leaves at least a quarter of it (and 4 batches)
         # beyond; otherwise half the budget, spread evenly over the scope from its smallest
         # structure to its largest, and random structures get the other half
-        if not scope or budget.examples >= len(scope) + max(4, len(scope) // 4):
+        if not generate:
+            chosen = []
+        elif not scope or budget.examples >= len(scope) + max(4, len(scope) // 4):
             chosen = scope
         else:
             room = budget.examples // 2
@@ -368,11 +493,15 @@ def search(
             covered += 1
             if bad.any():
                 failing.append((s, key, worst(out["ratio"][v], bad)))
+                conv.say(f"{label}: failing batch at {s.as_json()} (coverage)", Verbosity.debug)
                 break
         result.coverage = {"how": how, "structures": len(scope), "covered": covered}
+        if generate:
+            conv.say(f"{label}: coverage: {covered} of {len(scope)} structures of the small scope"
+                     + (", failing" if failing else ""))
 
         # ---------------------------------------------------------------- 2. random, by Hypothesis
-        remaining = budget.examples - covered - (budget.guided_batches if not failing else 0)
+        remaining = budget.examples - covered - (budget.guided_batches if not failing and target else 0)
         known_failing: set[tuple[Structure, int]] = set()
 
         def random_phase(batches: int, salt: int) -> None:
@@ -398,23 +527,28 @@ def search(
                     state["phase"] = "shrink"
                     known_failing.add((s, key))
                     failing.append((s, key, worst(out["ratio"][v], bad)))
+                    conv.say(f"{label}: failing batch at {s.as_json()} ({state['phase']})", Verbosity.debug)
                     raise _Violation
 
             test = given(structure=theorem.structure, key_seed=st.integers(0, 2**32 - 1))(check_batch)
-            test = hypothesis_seed(mix(seed, salt))(quiet_settings(batches)(test))
+            test = hypothesis_seed(mix(seed, salt))(quiet_settings(batches, conv.has(Phase.shrink))(test))
             try:
                 test()
             except _Violation:
                 pass
+            conv.say(f"{label}: generate phase: {state['spent']} random batches"
+                     + (f", failing; {state['shrink_batches']} shrink batches" if failing else ""))
 
-        if not failing and remaining > 0:
+        if generate and not failing and remaining > 0:
             random_phase(remaining, 0)
 
         # ---------------------------------------------------------------- 3. guided
         guided_found = None
-        if not failing and budget.guided_batches > 0:
+        if target and not failing and budget.guided_batches > 0:
             if result.satisfied > 0:
                 guided_found = _guided(theorem, store, v, result, masks, budget, seed, progress, account, closest)
+                conv.say(f"{label}: target phase (guided climb): {result.guided.get('batches', 0)} batches"
+                         + (", failing" if guided_found else ""))
             else:  # nothing to climb from: the batches kept for the climb are random ones
                 random_phase(budget.guided_batches, 1)
     except Exception as exc:  # noqa: BLE001 - a user's property or sampler broke
@@ -423,7 +557,11 @@ def search(
         return result
 
     x0 = provenance = None
-    if failing:
+    if given_failure is not None:
+        s, x0, found = given_failure
+        first_s = s
+        provenance = {"key_seed": -1, "index": -1}
+    elif failing:
         s, key, idx = failing[-1]  # Hypothesis replays the minimal failing example last
         first_s = failing[0][0]
         provenance = {"key_seed": key, "index": idx}
@@ -432,13 +570,25 @@ def search(
         provenance = {"key_seed": -1, "index": -1}
     if provenance is not None:
         result.counterexample = minimise(theorem, prop, variant, enforce, s, provenance["key_seed"],
-                                         provenance["index"], budget, first_s, seed, x0=x0)
+                                         provenance["index"], budget, first_s, seed, x0=x0,
+                                         shrink=conv.has(Phase.shrink))
         cx = result.counterexample
-        cx.shrink["found_by"] = "guided climb" if x0 is not None else state["phase"] if state["phase"] != "shrink" \
-            else "random batches"
+        if given_failure is not None:
+            cx.shrink["found_by"] = found
+        else:
+            cx.shrink["found_by"] = "guided climb" if x0 is not None else state["phase"] if state["phase"] != "shrink" \
+                else "random batches"
         cx.shrink["structure_batches"] = state["shrink_batches"]
         cx.shrink["structure_budget"] = budget.shrink_batches
         cx.shrink["stopped_early"] = bool(state["refused"]) or bool(cx.shrink.get("values_stopped_early"))
+        conv.say(f"{label}: shrink phase: {cx.shrink['method']}, {state['shrink_batches']} structure batches, "
+                 f"{cx.shrink['value_evaluations']} value evaluations" if conv.has(Phase.shrink)
+                 else f"{label}: shrink phase off: the counterexample is reported as found")
+        if db is not None:  # the shrunk failure, replayed first by the next search (reuse phase)
+            blob = _encode(cx.structure, cx.instance)
+            if blob is not None:
+                db.save(dbkey, blob)
+                result.database["saved"] = True
         if not cx.finite and drop is not None and not cx.assumptions_held.get(drop, True):
             # without the dropped assumption the claim is not even defined (0/0, log 0, ...):
             # that shows the assumption necessary, and the witness says why

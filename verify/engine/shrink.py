@@ -40,8 +40,10 @@ def _ladder(v: float) -> list[float]:
     return out + [v]
 
 
-def minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s, seed, x0=None) -> Counterexample:
-    """Shrink the failing instance ``x0`` (or instance ``idx`` of the batch ``(s, key_seed)``)."""
+def minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s, seed, x0=None,
+             shrink=True) -> Counterexample:
+    """Shrink the failing instance ``x0`` (or instance ``idx`` of the batch ``(s, key_seed)``);
+    ``shrink=False`` (Hypothesis's shrink phase off) judges it as found."""
     if x0 is None:
         batch = batch_sampler(theorem.sample)(s, key_seed, budget.batch)
         x0 = {k: np.asarray(v)[idx] for k, v in batch.items()}
@@ -83,7 +85,7 @@ def minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s,
 
     method = "none"
     x_min = x0
-    if slots:
+    if slots and shrink:
         strategy = st.tuples(*[st.integers(0, len(lad) - 1) for lad in ladders])
         # a candidate's answer is remembered: Hypothesis replays the example it found, and a replay
         # refused because the budget ran out in between would read as a flaky test

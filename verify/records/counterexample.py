@@ -178,7 +178,8 @@ class Counterexample:
             highprec_ratio=f.str("residual_over_tolerance_50_digits", max_len=1000),
             established=f.str("established", choices=ESTABLISHED),
             established_note=f.str("established_note", max_len=10_000, default=""),
-            # -1, -1: a witness of the guided climb, which no batch reproduces (its values are the record)
+            # -1, -1: a witness of the guided climb, an explicit example or a saved failure, which no batch
+            # reproduces (its values are the record)
             seed=f.int("seed", lo=0, hi=2**32 - 1), key_seed=f.int("key_seed", lo=-1, hi=2**32 - 1),
             index=f.int("index_in_batch", lo=-1), shrink=(f.obj("shrink", default=None) or Fields({}, path)).value,
             source_file=src_path, source_relative=src_rel, source_sha256=src_sha, path=str(path),

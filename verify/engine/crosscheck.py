@@ -23,7 +23,8 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 from verify.backends import backend
 from verify.config import in_float64
-from verify.engine.evaluate import batch_evaluator, batch_sampler
+from verify.engine.evaluate import batch_sampler
+from verify.engine.search import BatchStore
 from verify.spec import Theorem
 from verify.symbolic import Derivation, Derivations, MaxOver, MinOver, Scope, size_symbols
 from verify.values import Residual, Structure, as_residuals
@@ -437,10 +438,12 @@ def _compare_one(member: Derivation, theorem: Theorem, prop: Any, s: Structure, 
 
 @in_float64
 def crosscheck(theorem: Theorem, derivation: Derivation | Derivations, scope: Scope, *, prop: Any = None,
-               structures: Iterable[Mapping[str, Any]] = (), seed: int = 0) -> CrossCheck:
+               structures: Iterable[Mapping[str, Any]] = (), seed: int = 0, store: BatchStore | None = None) -> CrossCheck:
     """Compare the claim with ``prop`` (default the theorem's property) on instances meeting the
     assumptions, over ``structures`` (those the search drew) and, for explicit sizes that none of
-    them has, a structure of that size found from the theorem's strategy."""
+    them has, a structure of that size found from the theorem's strategy. Which instances meet the
+    assumptions is read from ``store``'s program (the run's, already compiled for the structures
+    searched) on batches of its size; without one, from a program of its own on batches of 64."""
     prop = prop or theorem.property
     members = [m for m in _members(derivation) if scope.all_sizes or (m.size is not None and scope.covers(m.size))]
     if not members:
@@ -464,7 +467,7 @@ def crosscheck(theorem: Theorem, derivation: Derivation | Derivations, scope: Sc
     candidates = first + [s for s in candidates if s not in first]
     result = CrossCheck("agrees")
     uncovered = []
-    evaluator = batch_evaluator(prop, theorem.sample, theorem.assumptions, theorem.tolerance)
+    store = store if store is not None else BatchStore(theorem, {"claim": prop}, 64)
     sampler = batch_sampler(theorem.sample)
     per_member_done = {id(m): False for m in members}
     for s in candidates[: MAX_STRUCTURES + len(members)]:
@@ -472,12 +475,12 @@ def crosscheck(theorem: Theorem, derivation: Derivation | Derivations, scope: Sc
         if not applicable:
             continue
         key = (seed + 7919 * len(result.structures)) % 2**32
-        out = evaluator(s, key, 64)
-        ok = out["holds"].all(axis=1) if theorem.assumptions else np.ones(len(out["ratio"]), bool)
+        holds = store.evaluate(s, store.pools(s, key))["holds"]
+        ok = holds.all(axis=1) if theorem.assumptions else np.ones(len(holds), bool)
         idx = np.flatnonzero(ok)[:PER_STRUCTURE]
         if idx.size == 0:
             continue
-        batch = sampler(s, key, 64)
+        batch = sampler(s, key, store.batch)
         compared_here = 0
         for m in applicable:
             for i in idx:

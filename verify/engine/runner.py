@@ -369,7 +369,7 @@ def run_theorem(
             structures = [r["structure"] for r in report.numeric.structures] if report.numeric else []
             for k, (d, c) in enumerate(zip(theorem.derivations, report.symbolic.claims)):
                 c.crosscheck = crosscheck(theorem, d, _witness_scope(c.symbolic), structures=structures,
-                                          seed=derive_seed(seed, theorem.id, f"crosscheck:{k}"))
+                                          seed=derive_seed(seed, theorem.id, f"crosscheck:{k}"), store=store)
                 c.symbolic.scope = narrowed(c.symbolic.scope, d, c.crosscheck)
                 if "exact" in faces and c.crosscheck.status == "agrees":  # only then is it the statement tested
                     c.decided = decide_claim(d, structures)
@@ -384,7 +384,7 @@ def run_theorem(
                     sym = _checked(theorem, f"mutant:{m.name}", m.derivation)
                     cc = crosscheck(theorem, m.derivation, _witness_scope(sym), prop=m.property,
                                     structures=[r["structure"] for r in res.structures],
-                                    seed=derive_seed(seed, theorem.id, f"crosscheck:{m.name}"))
+                                    seed=derive_seed(seed, theorem.id, f"crosscheck:{m.name}"), store=store)
                 report.mutants.append(MutantResult(m.name, m.description, res, sym, cc))
         if "ablate" in faces and theorem.expect == "true":
             for a in theorem.assumptions:

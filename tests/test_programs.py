@@ -70,3 +70,29 @@ def test_a_users_theorem_is_compiled_in_memory_only(tmp_path, monkeypatch, data)
 def test_a_program_with_an_unnamed_part_has_no_name(part):
     assert programs.name_of("fused", part) is None
     assert programs.name_of("fused", 1, ("a", 2.0), None) is not None
+
+
+def test_a_modules_programs_are_named_by_its_own_sources_and_what_it_imports():
+    """deep imports layer: editing layer renames deep's programs; editing deep leaves layer's."""
+    deep = programs._module_sources("theorems.patel2016.deep")
+    layer = programs._module_sources("theorems.patel2016.layer")
+    backprop = programs._module_sources("theorems.koo.backprop")
+    assert len({deep, layer, backprop}) == 3
+    seen = {}
+
+    def spy(name):
+        seen[name] = True
+        return real(name)
+
+    import importlib.util
+
+    real = importlib.util.find_spec
+    programs._module_sources.cache_clear()
+    try:
+        importlib.util.find_spec = spy
+        programs._module_sources("theorems.patel2016.deep")
+    finally:
+        importlib.util.find_spec = real
+        programs._module_sources.cache_clear()
+    assert {"theorems.patel2016.deep", "theorems.patel2016.layer", "theorems.sources", "theorems"} <= set(seen)
+    assert "theorems.koo.backprop" not in seen

@@ -11,12 +11,13 @@ named instead by what determines it, and its executable is kept under that name:
   has a limited number of them);
 * on disk, in ``programs/`` under the compilation cache directory (``DLVERIFY_XLA_CACHE``; ``off``
   disables both), for the programs of theorems whose code is fixed by source files the engine
-  hashes: the catalogue's and the engine's own. A program's name holds the SHA-256 of those
-  sources, the theorem id and the role of each function in it (``property``, ``mutant:NAME``,
-  ``sample``, ``assumption:NAME``, ...), the tolerance, the structure and the argument shapes, and
-  the versions of Python, NumPy, JAX and jaxlib, the platform and the numeric settings. Theorems
-  from users' files, plug-ins or test modules (whose code may import anything) and structures
-  holding anything but plain values are compiled in memory only.
+  hashes: the catalogue's and the engine's own. A program's name holds the SHA-256 of the
+  engine's sources and of the theorem's module with the catalogue modules it imports, the theorem
+  id and the role of each function in it (``property``, ``mutant:NAME``, ``sample``,
+  ``assumption:NAME``, ...), the tolerance, the structure and the argument shapes, and the
+  versions of Python, NumPy, JAX and jaxlib, the platform and the numeric settings. Theorems from
+  users' files, plug-ins or test modules (whose code may import anything) and structures holding
+  anything but plain values are compiled in memory only.
 
 The result of checking a derivation of a catalogue theorem with SymPy (:func:`kept`) is kept the
 same way: it is a deterministic function of the same sources and SymPy's version, so a warm run
@@ -27,6 +28,7 @@ A file that cannot be read back (truncated, from another build) is computed anew
 
 from __future__ import annotations
 
+import ast
 import collections
 import contextlib
 import functools
@@ -64,6 +66,60 @@ def _sources_hash(package: str) -> str:
     return h.hexdigest()
 
 
+@functools.lru_cache(maxsize=None)
+def _module_sources(module: str) -> str:
+    """SHA-256 over a catalogue module's source, its packages' ``__init__`` and every catalogue
+    module it imports, transitively (read from the import statements): editing one module of the
+    catalogue leaves the programs of the others valid."""
+    seen: dict[str, bytes] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+            raise ImportError(f"cannot locate the source of {name}")
+        source = Path(spec.origin).read_bytes()
+        seen[name] = source
+        package = name if spec.submodule_search_locations else name.rpartition(".")[0]
+        todo += [".".join(name.split(".")[:k]) for k in range(1, name.count(".") + 1)]  # the packages above
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                todo += [a.name for a in node.names if a.name.split(".")[0] == "theorems"]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                if base.split(".")[0] != "theorems":
+                    continue
+                todo.append(base)
+                todo += [f"{base}.{a.name}" for a in node.names if _is_module(f"{base}.{a.name}")]
+    h = hashlib.sha256()
+    for name in sorted(seen):
+        h.update(name.encode() + b"\0" + seen[name] + b"\0")
+    return h.hexdigest()
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, AttributeError, ValueError):  # ``package.module.NAME``: a name, not a module
+        return False
+
+
+def _theorem_sources(theorem: Any) -> str | None:
+    """The hash that pins down a catalogue theorem's code (the engine's sources and its module's),
+    or None for a theorem from anywhere else."""
+    module = str(getattr(theorem, "module", ""))
+    if not module.startswith("theorems."):
+        return None
+    try:
+        return f"{_sources_hash('verify')}:{_module_sources(module)}"
+    except (ImportError, OSError, SyntaxError, ValueError):
+        return None
+
+
 def _environment() -> str:
     import jax
     import jaxlib
@@ -79,9 +135,10 @@ def _environment() -> str:
 def register(theorem: Any) -> None:
     """Name the functions of a catalogue theorem, so that its programs can be kept on disk (called
     by the registry for every theorem of the catalogue it loads)."""
-    if not str(getattr(theorem, "module", "")).startswith("theorems."):
+    sources = _theorem_sources(theorem)
+    if sources is None:
         return
-    base = f"{_sources_hash('verify')}:{_sources_hash('theorems')}:{theorem.id}"
+    base = f"{sources}:{theorem.id}"
     named = [(theorem.property, "property"), (theorem.sample, "sample")]
     named += [(m.property, f"mutant:{m.name}") for m in theorem.mutants]
     named += [(a, f"assumption:{a.name}") for a in theorem.assumptions]
@@ -157,9 +214,8 @@ def _file(name: str, static: Any, shapes: tuple, suffix: str = ".bin") -> Path |
 def theorem_name(theorem: Any, role: str) -> str | None:
     """The stable name of one part of a catalogue theorem (``derivation:0``, ``mutant:NAME``), or
     None for a theorem whose code the engine does not hash (see the module docstring)."""
-    if not str(getattr(theorem, "module", "")).startswith("theorems."):
-        return None
-    return f"{_sources_hash('verify')}:{_sources_hash('theorems')}:{theorem.id}:{role}"
+    sources = _theorem_sources(theorem)
+    return None if sources is None else f"{sources}:{theorem.id}:{role}"
 
 
 def kept(name: str | None, compute: Callable[[], Any]) -> Any:

@@ -255,7 +255,43 @@ class _HighPrecOps:
         raise XpError("xp.jax is only available inside xp.float64_only(lambda: ...)")
 
 
-_OPS = {"jax": _JaxOps(), "highprec": _HighPrecOps()}
+class _NumpyOps:
+    """NumPy in float64, restricted to the contract: one instance evaluated eagerly (the engine's
+    cross-check of a claim against its property) without JAX's dispatch per operation. A claim
+    about JAX itself (``xp.float64_only``) is skipped here, as at 50 digits."""
+
+    name = "numpy"
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr not in CONTRACT:
+            raise _not_in_contract(attr)
+        return getattr(np, attr)
+
+    @staticmethod
+    def relu(x: Any) -> Any:
+        return np.where(np.asarray(x) > 0, x, 0.0)
+
+    @staticmethod
+    def heaviside(x: Any) -> Any:
+        return np.where(np.asarray(x) > 0, 1.0, 0.0)
+
+    @staticmethod
+    def segment_sum(vals: Any, ids: np.ndarray, num_segments: int) -> Any:
+        vals = np.asarray(vals, dtype=np.float64)
+        out = np.zeros((num_segments,) + vals.shape[1:])
+        np.add.at(out, np.asarray(ids, dtype=np.int64), vals)
+        return out
+
+    @staticmethod
+    def float64_only(thunk: Callable[[], Any]) -> Any:
+        return FLOAT64_ONLY
+
+    @property
+    def jax(self) -> Any:
+        raise XpError("xp.jax is only available inside xp.float64_only(lambda: ...)")
+
+
+_OPS = {"jax": _JaxOps(), "highprec": _HighPrecOps(), "numpy": _NumpyOps()}
 
 
 class _Dispatch:
@@ -307,7 +343,7 @@ def active_backend() -> str:
 
 @contextlib.contextmanager
 def backend(name: str) -> Iterator[None]:
-    """Run the enclosed code with ``xp`` bound to backend ``name`` ('jax' or 'highprec')."""
+    """Run the enclosed code with ``xp`` bound to backend ``name`` ('jax', 'highprec' or 'numpy')."""
     if name not in _OPS:
         raise ValueError(f"unknown backend {name!r}; expected one of {sorted(_OPS)}")
     token = _backend.set(name)

@@ -8,7 +8,7 @@ import pytest
 
 from verify.engine import programs
 from verify.engine.evaluate import release_compiled
-from verify.engine.runner import run_theorem
+from verify.engine.runner import DEFAULT_FACES, run_theorem
 from verify.engine.search import Budget
 from verify.registry import get, load_file
 
@@ -23,12 +23,12 @@ def _timeless(value):
     return value
 
 
-def _run(theorem, cache, monkeypatch):
+def _run(theorem, cache, monkeypatch, faces=DEFAULT_FACES):
     monkeypatch.setenv("DLVERIFY_XLA_CACHE", str(cache))
     release_compiled()
     programs.release()  # nothing in memory: every program comes from disk or is compiled now
     before = dict(programs.stats)
-    cert = run_theorem(theorem, budget=TINY, seed=3).certificate()
+    cert = run_theorem(theorem, budget=TINY, seed=3, faces=faces).certificate()
     return _timeless(cert), {k: programs.stats[k] - before.get(k, 0) for k in programs.stats}
 
 
@@ -96,3 +96,16 @@ def test_a_modules_programs_are_named_by_its_own_sources_and_what_it_imports():
         programs._module_sources.cache_clear()
     assert {"theorems.patel2016.deep", "theorems.patel2016.layer", "theorems.sources", "theorems"} <= set(seen)
     assert "theorems.koo.backprop" not in seen
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("z3") is None, reason="the exact extra (z3) is not installed")
+def test_a_warm_run_reads_back_what_z3_decided(tmp_path, monkeypatch):
+    thm = get("patel2016.switch-relu")
+    faces = DEFAULT_FACES + ("exact",)
+    cold, _ = _run(thm, tmp_path, monkeypatch, faces)
+    decided = [c["decided"] for c in cold["symbolic"]["claims"]]
+    assert any(d and d["status"] == "decided" and d["sizes"] for d in decided), decided
+    warm, used = _run(thm, tmp_path, monkeypatch, faces)
+    checked = len(thm.derivations) + sum(m.derivation is not None for m in thm.mutants)
+    assert used.get("results loaded", 0) == checked + len(thm.derivations), used  # SymPy's checks and z3's
+    assert warm == cold

@@ -19,9 +19,11 @@ named instead by what determines it, and its executable is kept under that name:
   users' files, plug-ins or test modules (whose code may import anything) and structures holding
   anything but plain values are compiled in memory only.
 
-The result of checking a derivation of a catalogue theorem with SymPy (:func:`kept`) is kept the
-same way: it is a deterministic function of the same sources and SymPy's version, so a warm run
-reads the verdict the very same check reached, and the certificate is the same either way.
+The result of checking a derivation of a catalogue theorem with SymPy, and what z3 decided of its
+claim at the sizes searched (:func:`kept`), are kept the same way: they depend on nothing but the
+same sources, the sizes and the libraries' versions, so a warm run reads what the very same check
+established, and the certificate is the same either way. (z3 works within a time limit: a size
+it could not decide in time is not tried again until the sources or the sizes change.)
 
 A file that cannot be read back (truncated, from another build) is computed anew and replaced.
 """
@@ -219,9 +221,9 @@ def theorem_name(theorem: Any, role: str) -> str | None:
 
 
 def kept(name: str | None, compute: Callable[[], Any]) -> Any:
-    """``compute()``, a deterministic function of the sources ``name`` hashes (checking a
-    derivation with SymPy), kept on disk under ``name`` and the library versions; computed anew
-    when there is no cache, no name, or the file cannot be read back."""
+    """``compute()``, kept on disk under ``name`` (which names everything it depends on) and
+    SymPy's version: checking a derivation with SymPy, or what z3 decided of a claim at given
+    sizes. Computed anew when there is no cache, no name, or the file cannot be read back."""
     import sympy
 
     path = _file(f"{name}:sympy {sympy.__version__}", None, (), ".pickle") if name is not None else None

@@ -51,6 +51,18 @@ def _checked(theorem: Theorem, role: str, derivation: Any) -> SymbolicResult:
     return programs.kept(programs.theorem_name(theorem, role), lambda: check_derivation(derivation))
 
 
+def _decided(theorem: Theorem, k: int, derivation: Any, structures: list[Any]) -> Decided:
+    """``decide_claim`` at the sizes of ``structures``, kept on disk for a catalogue theorem with
+    the solver's version: what z3 decided of the very claim at those sizes (the sizes it did not
+    decide within its time are not tried again until the sources or the sizes change)."""
+    from verify.exact import decide as exact
+
+    name = programs.theorem_name(theorem, f"exact:{k}:{structures!r}:{exact.solver_version()}")
+    if exact.z3 is None:
+        name = None  # nothing to keep: the face says it was skipped
+    return programs.kept(name, lambda: decide_claim(derivation, structures))
+
+
 def derive_seed(seed: int, *parts: str) -> int:
     """An independent, reproducible 32-bit seed for one search of one run."""
     h = hashlib.sha256(":".join([str(seed), *parts]).encode()).digest()
@@ -372,7 +384,7 @@ def run_theorem(
                                           seed=derive_seed(seed, theorem.id, f"crosscheck:{k}"), store=store)
                 c.symbolic.scope = narrowed(c.symbolic.scope, d, c.crosscheck)
                 if "exact" in faces and c.crosscheck.status == "agrees":  # only then is it the statement tested
-                    c.decided = decide_claim(d, structures)
+                    c.decided = _decided(theorem, k, d, structures)
                     if c.decided.status == "refuted":  # the exact refutation, replayed on the property
                         cx = c.decided.counterexample
                         cx["numeric"] = replay_model(theorem, d, cx["structure"], cx["model"])

@@ -109,3 +109,19 @@ def test_a_warm_run_reads_back_what_z3_decided(tmp_path, monkeypatch):
     checked = len(thm.derivations) + sum(m.derivation is not None for m in thm.mutants)
     assert used.get("results loaded", 0) == checked + len(thm.derivations), used  # SymPy's checks and z3's
     assert warm == cold
+
+
+def test_a_kept_sympy_expression_reads_back_exactly_as_it_was(tmp_path, monkeypatch):
+    """A kept expression (a cross-check side at explicit sizes) is rebuilt as the very same tree."""
+    import sympy as sp
+
+    from verify import MaxOver
+
+    monkeypatch.setenv("DLVERIFY_XLA_CACHE", str(tmp_path))
+    x, i = sp.IndexedBase("x", real=True), sp.Symbol("i", integer=True)
+    b = sp.IndexedBase("b")
+    e = MaxOver(sp.Sum(b[i] * x[i] + sp.Max(x[i], 0) ** 2, (i, 0, 3)), (b, [0, 1])) + sp.Rational(1, 3) * sp.exp(x[0])
+    name = programs.content_name("test", sp.srepr(e))
+    first = programs.kept(name, lambda: e)
+    again = programs.kept(name, lambda: pytest.fail("not read back"))
+    assert sp.srepr(again) == sp.srepr(first) and again == e

@@ -23,6 +23,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 from verify.backends import backend
 from verify.config import in_float64
+from verify.engine import programs
 from verify.engine.evaluate import batch_sampler
 from verify.engine.search import BatchStore
 from verify.spec import Theorem
@@ -366,7 +367,14 @@ MAX_STEPS = 300_000
 @functools.lru_cache(maxsize=512)
 def _prepared(side: Any, sizes: tuple[tuple[str, int], ...]) -> Any:
     """One side at explicit sizes, with derivatives and the like worked out symbolically: once per
-    size, not once per instance (SymPy's substitution dominates the cross-check otherwise)."""
+    size, not once per instance (SymPy's substitution dominates the cross-check otherwise), and
+    kept on disk under the SHA-256 of the side's full SymPy form (``srepr``), the sizes and the
+    engine's sources (:func:`verify.engine.programs.kept`)."""
+    name = programs.content_name("crosscheck side", sp.srepr(side), repr(sizes))
+    return programs.kept(name, lambda: _prepare(side, sizes))
+
+
+def _prepare(side: Any, sizes: tuple[tuple[str, int], ...]) -> Any:
     by_name = dict(sizes)
     sub = {a: sp.Integer(by_name[a.name]) for a in side.atoms(sp.Symbol) if a.name in by_name}
     e = side.xreplace(sub)
@@ -379,7 +387,7 @@ def _evaluate(side: Any, sizes: Mapping[Any, int], member: Derivation, s: Struct
     try:
         e = _prepared(side, key)
     except TypeError:  # an unhashable (mutable) matrix: prepared each time
-        e = _prepared.__wrapped__(side, key)
+        e = _prepare(side, key)
     ev = Evaluator(member.bind, s, x)
     value = ev(e, {})
     return _flat(value), ev.assumption_breaks

@@ -220,6 +220,13 @@ def theorem_name(theorem: Any, role: str) -> str | None:
     return None if sources is None else f"{sources}:{theorem.id}:{role}"
 
 
+def content_name(kind: str, *parts: str) -> str:
+    """A name for a value computed by the engine from ``parts`` alone (texts that say everything it
+    depends on, e.g. an expression's ``srepr``)."""
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    return f"{_sources_hash('verify')}:{kind}:{digest}"
+
+
 def kept(name: str | None, compute: Callable[[], Any]) -> Any:
     """``compute()``, kept on disk under ``name`` (which names everything it depends on) and
     SymPy's version: checking a derivation with SymPy, or what z3 decided of a claim at given

@@ -439,6 +439,16 @@ def search(
         cx.shrink["structure_batches"] = state["shrink_batches"]
         cx.shrink["structure_budget"] = budget.shrink_batches
         cx.shrink["stopped_early"] = bool(state["refused"]) or bool(cx.shrink.get("values_stopped_early"))
+    judge(result, theorem, variant, drop)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def judge(result: SearchResult, theorem: Theorem, variant: str, drop: str | None) -> None:
+    """Set the verdict (and its note) of a finished search from its counts and its shrunk
+    counterexample, if any: the one rule for a search here and for a hunt (:mod:`verify.hunt`)."""
+    cx = result.counterexample
+    if cx is not None:
         if not cx.finite and drop is not None and not cx.assumptions_held.get(drop, True):
             # without the dropped assumption the claim is not even defined (0/0, log 0, ...):
             # that shows the assumption necessary, and the witness says why
@@ -465,9 +475,6 @@ def search(
         busiest = max(result.per_regime, key=result.per_regime.get)
         result.note = (f"only {result.nontrivial} instances meeting the assumptions lie outside every trivial regime "
                        f"(needed {theorem.min_nontrivial}); {result.per_regime[busiest]} were {busiest}")
-    result.seconds = time.perf_counter() - t0
-    return result
-
 
 #: the guided climb: a population of the batch size, this fraction kept as elites each generation
 ELITE = 0.1

@@ -9,7 +9,7 @@ hunt whose tasks are one batch of 64 instances (nearly no work), minus that work
 cost per task is what the hunt records (``hunt.run.driver_seconds_per_task``).
 
 Usage: python benchmarks/bench_hunt.py [--budget 20000000] [--batch 65536] [--task-batches 8]
-       [--teacher ID] [--ray ADDRESS]
+       [--teacher ID] [--teacher-batch 4096] [--teacher-only] [--ray ADDRESS]
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1 << 16)
     ap.add_argument("--task-batches", type=int, default=8)
     ap.add_argument("--teacher", default="tian2018.thm1.marginalised-gradient")
+    ap.add_argument("--teacher-batch", type=int, default=4096,
+                    help="its batch (4096): at 65536 one of its structures needs about 75 GB")
+    ap.add_argument("--teacher-only", action="store_true", help="measure the teacher theorem alone")
     ap.add_argument("--ray", metavar="ADDRESS", help="also measure on this Ray cluster")
     args = ap.parse_args()
     wheres = {"1 process": {"workers": 1}, "2 workers": {"workers": 2}}
@@ -43,15 +46,17 @@ def main() -> None:
         wheres["ray"] = {"ray": args.ray}
     rates = {}
     tid0 = "patel2016.switch-relu"
-    for tid in ("patel2016.switch-relu", args.teacher):
+    for tid in ((args.teacher,) if args.teacher_only else (tid0, args.teacher)):
         thm = get(tid)
-        budget = args.budget if tid.startswith("patel") else args.budget // 20
+        budget, batch = (args.budget, args.batch) if tid == tid0 else (args.budget // 20, args.teacher_batch)
         for name, where in wheres.items():
-            m = measure(thm, budget, args.batch, args.task_batches, **where)
+            m = measure(thm, budget, batch, args.task_batches, **where)
             rates[tid, name] = m["rate"]
             print(f"{tid:40s} {name:10s}: {m['rate']:12,.0f} instances/s ({budget:,} in {m['seconds']:.1f} s, "
                   f"{m['tasks']} tasks, {m['verdict']}; driver {m['driver'] * 1e3:.2f} ms a task)", flush=True)
         print(f"{'':40s} speed-up with 2 workers: {rates[tid, '2 workers'] / rates[tid, '1 process']:.2f}")
+    if args.teacher_only:
+        return
     thm = get("patel2016.switch-relu")
     per_task, driver = {}, {}
     for name, where in wheres.items():

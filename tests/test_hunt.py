@@ -117,6 +117,10 @@ def test_a_stopped_hunt_resumes_where_it_stopped(theorems, tmp_path):
 
     with pytest.raises(Stop):
         hunt(true, reference(true), seed=1, state=tmp_path, progress=stop_after_three, **SMALL)
+    (log,) = tmp_path.glob("hunt-*.jsonl")
+    assert len(log.read_text().splitlines()) == 1 + 3  # the plan, then one line per finished task
+    with open(log, "a") as fh:
+        fh.write('{"task": 7, "drawn": 25')  # a stop in the middle of writing a line: that task runs again
     resumed = hunt(true, reference(true), seed=1, state=tmp_path, **SMALL)
     assert resumed.hunt["run"]["tasks_resumed"] == 3 and resumed.hunt["tasks_counted"] == 8
     _same(resumed, hunt(true, reference(true), seed=1, **SMALL))
@@ -150,7 +154,8 @@ def test_a_local_ray_cluster_gives_equal_certificates(theorems):
     import ray
 
     true, false = theorems
-    ray.init(address=None, num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    # a new local cluster of 2 CPUs on 127.0.0.1, whatever cluster may be running here
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
     try:
         for thm in (true, false):
             on_ray = hunt(thm, reference(thm), seed=5, ray="auto", **SMALL)

@@ -164,6 +164,8 @@ def run_task(ref: str, variant: str, seed: int, batch: int, task: Task) -> dict[
             from verify.records.io import stable_text
 
             out["error"] = stable_text(f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+            if "RESOURCE_EXHAUSTED" in out["error"]:
+                out["error"] += f" (at {batch} instances a batch: hunt with a smaller --batch)"
     out["seconds"] = time.perf_counter() - t0
     return out
 
@@ -303,10 +305,20 @@ class _Ray:
             from verify.errors import UsageError
 
             raise UsageError("--ray needs Ray: pip install 'dlverify[ray]'") from None
+        import signal
+        import threading
+
         self.ray, self.address = ray, address
         if not ray.is_initialized():
+            # ray.init replaces the SIGTERM and SIGINT handlers (with one that calls sys.exit): keep
+            # the caller's, so that a stopped hunt stops as any command does (its state is on disk)
+            main = threading.current_thread() is threading.main_thread()
+            kept = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)} if main else {}
             ray.init(address=None if address == "local" else address, include_dashboard=False,
                      log_to_driver=False, ignore_reinit_error=True)
+            for sig, handler in kept.items():
+                if handler is not None:
+                    signal.signal(sig, handler)
         self.remote = ray.remote(run_task)
         self.cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
 
@@ -366,13 +378,15 @@ class HuntResult:
         return self.report.certificate() | {"hunt": self.hunt}
 
 
-#: the parts of a hunt's certificate that depend on how and when it was run, not on its seed
-RUN_DEPENDENT = ("created", "seconds", "run")
+#: the parts of a hunt's certificate that depend on how, when and where it was run, not on its plan:
+#: when it was made, timings, ``hunt.run`` (executor, workers, resumed tasks) and the path a
+#: counterexample was saved at (``--out``; the file's name, a hash of its content, is the same)
+RUN_DEPENDENT = ("created", "seconds", "run", "file")
 
 
 def comparable(cert: dict[str, Any]) -> dict[str, Any]:
-    """``cert`` without what depends on how and when it ran (timings, workers, resumed tasks): two
-    hunts of the same plan must give equal ``comparable`` certificates."""
+    """``cert`` without :data:`RUN_DEPENDENT`: two hunts of the same plan (theorem, variant, seed,
+    budget, batch, task size) must give equal ``comparable`` certificates."""
     def strip(v: Any) -> Any:
         if isinstance(v, dict):
             return {k: strip(x) for k, x in v.items() if k not in RUN_DEPENDENT}
@@ -451,7 +465,8 @@ def hunt(theorem: Any, ref: str, *, variant: str = "claim", instances: int = 10*
                             discarded += 1
                 if log:
                     log.add(r)
-                driver += time.perf_counter() - t1
+                # in this process the task itself ran inside ex.result: that is work, not the driver's
+                driver += time.perf_counter() - t1 - (r["seconds"] if isinstance(f, _Lazy) else 0.0)
                 if progress:
                     rate = fresh / max(time.perf_counter() - t0, 1e-9)
                     progress({"tasks_done": len(done), "tasks": len(tasks), "instances": drawn, "per_second": rate,

@@ -73,7 +73,8 @@ def main() -> None:
     seconds = 2 * task / two  # a task's time on one of the 2 workers
     d = max(driver.values())
     print(f"estimate for P1: one machine like this (2 cores) runs {two:,.0f} instances/s; a task of {task:,} "
-          f"instances keeps a worker busy {seconds:.1f} s against {2 * per_task['2 workers'] * 1e3:.1f} ms of overhead, "
+          f"instances keeps a worker busy {seconds:.1f} s against {2 * per_task['2 workers'] * 1e3:.1f} ms of "
+          f"overhead, "
           f"so N such machines run about N x {two:,.0f}/s. The driver spends at most {d * 1e3:.2f} ms on a task: "
           f"it becomes the bottleneck past {seconds / d:,.0f} busy workers ({seconds / d / 2:,.0f} machines), "
           f"about {task / d:,.0f} instances/s; larger --task-batches push that further.")

@@ -158,17 +158,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ref", metavar="ID|FILE", help="a theorem id or a .py file defining one theorem")
     p.add_argument("--variant", default="claim", help="claim (default), mutant:NAME or ablate:NAME")
     p.add_argument("--budget", type=_positive("budget", 10**13), default=10**6, help="instances (default 1,000,000)")
-    p.add_argument("--batch", type=_positive("batch", 1_000_000), default=4096, help="instances per batch (4096)")
-    p.add_argument("--task-batches", type=_positive("task-batches", 100_000), default=16,
-                   help="batches per task (16): the unit of work, of progress and of resuming")
+    p.add_argument("--batch", type=_positive("batch", 1 << 20), default=1 << 16,
+                   help="instances per batch (65536): one compiled call")
+    p.add_argument("--task-batches", type=_positive("task-batches", 100_000), default=8,
+                   help="batches per task (8): the unit of work, of progress and of resuming")
     p.add_argument("--seed", type=_seed, default=0, help="the hunt's seed (default 0): it fixes every task")
     w = p.add_mutually_exclusive_group()
     w.add_argument("--workers", type=_positive("workers", 1024), default=1, help="local worker processes (1)")
     w.add_argument("--ray", metavar="ADDRESS", help="a Ray cluster: auto, local, or ray://HOST:PORT (the ray extra)")
     p.add_argument("--state", metavar="DIR", help="record finished tasks here; a hunt started again resumes")
     p.add_argument("--out", default=".dlverify/counterexamples", metavar="DIR", help="counterexample files")
+    p.add_argument("--certificates", metavar="DIR", default=".dlverify/certificates",
+                   help="where the hunt's certificate is written (default .dlverify/certificates)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    p.add_argument("--json", action="store_true", help="JSON on stdout")
+    p.add_argument("--json", action="store_true", help="print the certificate (JSON) on stdout")
 
     p = sub.add_parser("replay", help="re-evaluate a stored counterexample file")
     p.add_argument("file", metavar="FILE", help="a counterexample .json written by a search")
@@ -383,8 +386,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _hunt(args: argparse.Namespace) -> int:
-    from verify.hunt import hunt, reference
     from verify.errors import UsageError
+    from verify.hunt import hunt, reference
+    from verify.records.certificate import write_certificate
     from verify.records.io import prepare_directory
     from verify.registry import resolve
 
@@ -396,9 +400,9 @@ def _hunt(args: argparse.Namespace) -> int:
         thm.assumption(name)
     elif args.variant != "claim":
         raise UsageError(f"unknown variant {args.variant!r}: give claim, mutant:NAME or ablate:NAME")
-    prepare_directory(args.out, "--out")
-    if args.state:
-        prepare_directory(args.state, "--state")
+    for path, option in ((args.out, "--out"), (args.certificates, "--certificates"), (args.state, "--state")):
+        if path:
+            prepare_directory(path, option)
 
     def progress(p: dict) -> None:
         if not args.quiet:
@@ -406,27 +410,32 @@ def _hunt(args: argparse.Namespace) -> int:
                   f"{p['per_second']:,.0f}/s, ETA {p['eta_s']:.0f} s", file=sys.stderr, flush=True)
 
     try:
-        res = hunt(thm, reference(thm), variant=args.variant, instances=args.budget, batch=min(args.batch, args.budget),
+        res = hunt(thm, reference(thm), variant=args.variant, instances=args.budget, batch=args.batch,
                    task_batches=args.task_batches, seed=args.seed, workers=args.workers, ray=args.ray,
                    state=args.state, progress=progress)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if res.counterexample is not None:
         res.counterexample.save(args.out)
+    cert = res.certificate()
+    path = write_certificate(cert, args.certificates)
     if args.json:
-        _json(res.as_dict())
+        _json(cert)
     else:
-        out = _out()
-        print(f"{thm.id} {args.variant}: {res.verdict} on {res.instances:,} instances "
-              f"({res.satisfied:,} meeting the assumptions) in {res.tasks_done}/{res.tasks} tasks"
-              + (f", {res.resumed} resumed" if res.resumed else "") + f", {res.seconds:.1f} s", file=out)
-        if res.counterexample is not None:
-            print(f"  witness at {res.counterexample.structure}, found by {res.counterexample.shrink['found_by']}; "
-                  f"{res.counterexample.established}\n  replay: {res.counterexample.replay_command()}", file=out)
-        if res.note:
-            print(f"  {res.note}", file=out)
-    wanted_false = args.variant != "claim" or thm.expect == "false"
-    return 0 if (res.verdict == "refuted") == wanted_false and res.verdict != "error" else 1
+        out, h, run, s = _out(), res.hunt, res.hunt["run"], res.search
+        print(f"{thm.id} {args.variant}: {s.verdict} on {s.drawn:,} instances "
+              f"({s.satisfied:,} meeting the assumptions) in {h['tasks_counted']}/{h['tasks']} tasks"
+              + (f", {run['tasks_resumed']} resumed" if run["tasks_resumed"] else "")
+              + f", {run['seconds']:.1f} s ({run['instances_per_second']:,.0f}/s)", file=out)
+        if s.counterexample is not None:
+            print(f"  witness at {s.counterexample.structure}, found by {s.counterexample.shrink['found_by']}; "
+                  f"{s.counterexample.established}\n  replay: {s.counterexample.replay_command()}", file=out)
+        if s.note:
+            print(f"  {s.note}", file=out)
+        for problem in cert["problems"]:
+            print(f"  problem: {problem}", file=out)
+        print(f"  certificate: {path} ({'ok' if cert['ok'] else 'not ok'}; {h['not_checked']})", file=out)
+    return 0 if cert["ok"] else 1
 
 
 def _replay(args: argparse.Namespace) -> int:

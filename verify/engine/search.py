@@ -589,6 +589,16 @@ def search(
             if blob is not None:
                 db.save(dbkey, blob)
                 result.database["saved"] = True
+    judge(result, theorem, variant, drop)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def judge(result: SearchResult, theorem: Theorem, variant: str, drop: str | None) -> None:
+    """Set the verdict (and its note) of a finished search from its counts and its shrunk
+    counterexample, if any: the one rule for a search here and for a hunt (:mod:`verify.hunt`)."""
+    cx = result.counterexample
+    if cx is not None:
         if not cx.finite and drop is not None and not cx.assumptions_held.get(drop, True):
             # without the dropped assumption the claim is not even defined (0/0, log 0, ...):
             # that shows the assumption necessary, and the witness says why
@@ -615,9 +625,6 @@ def search(
         busiest = max(result.per_regime, key=result.per_regime.get)
         result.note = (f"only {result.nontrivial} instances meeting the assumptions lie outside every trivial regime "
                        f"(needed {theorem.min_nontrivial}); {result.per_regime[busiest]} were {busiest}")
-    result.seconds = time.perf_counter() - t0
-    return result
-
 
 #: the guided climb: a population of the batch size, this fraction kept as elites each generation
 ELITE = 0.1

@@ -162,6 +162,13 @@ def validate(value: Any, path: str | Path) -> dict[str, Any]:
                 number(v)
             except TypeError as exc:
                 raise r.error(str(exc), f"{r.name('interval95')}[{i}]") from None
+    h = f.opt_obj("hunt")  # written by `verify hunt` (verify.hunt): one face, and the budget it spent
+    if h is not None:
+        h.str("variant", max_len=200)
+        for key in ("instances_spent", "tasks", "tasks_counted"):
+            h.int(key, lo=0)
+        h.str("not_checked")
+        h.obj("run")
     libs = f.obj("libraries", default=None)
     for k in (libs.value if libs else ()):
         libs.str(k, max_len=200)

@@ -2,7 +2,8 @@
 
 Everything said about what was established comes from the certificate that ``verify run``
 wrote, never from constants, and the certificate must match the theorem as it stands now (its
-statement hash). A claim that did not come out as expected in that run is refused.
+statement hash). A claim that did not come out as expected in that run is refused, and so is a
+certificate that did not check the claim at all (only mutants or ablations, say a hunt of a mutant).
 """
 
 from __future__ import annotations
@@ -57,6 +58,14 @@ def provenance(cert: dict[str, Any], digest: str, name: str) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in libs.items() if k != "dlverify")
     where = (f"theorem file SHA-256 {t['module_sha256']}" if t.get("module_sha256")
              else f"catalogue module {t.get('module', '?')} of dlverify {libs.get('dlverify', '?')}")
+    hunt = cert.get("hunt")
+    if hunt:  # `verify hunt`: one face, and what it spent
+        return (f"Hunt {cert.get('created', '?')}, seed {cert.get('seed', '?')}, {hunt['instances_spent']:,} instances "
+                f"in {hunt['tasks_counted']} of {hunt['tasks']} tasks of {hunt['task_batches']} batches of "
+                f"{hunt['batch']}; {hunt['not_checked']}; {versions}; {where}; statement SHA-256 "
+                f"{t['statement_sha256']}. Certificate {name} (SHA-256 {digest}): `verify hunt {t['id']} --variant "
+                f"{hunt['variant']} --budget {hunt['instances_requested']} --batch {hunt['batch']} --task-batches "
+                f"{hunt['task_batches']} --seed {cert.get('seed', 0)}` remakes it.")
     return (f"Run {cert.get('created', '?')}, seed {cert.get('seed', '?')}, {batches} batches of "
             f"{b.get('batch', '?')} instances per search; {versions}; {where}; statement SHA-256 "
             f"{t['statement_sha256']}. Certificate {name} (SHA-256 {digest}): `verify run {t['id']} --seed "
@@ -80,6 +89,10 @@ def cite(theorem_id: str, fmt: str, directory: str | Path,
     t = cert["theorem"]
     if current_hash(cert, path_for(theorem_id, directory)) != t["statement_sha256"]:
         raise VerifyError(f"the certificate of {theorem_id} is stale: the statement changed since; run it again")
+    if not {"symbolic", "numeric"} & set(cert.get("faces", [])):
+        what = f"a hunt of {cert['hunt']['variant']}" if cert.get("hunt") else f"faces {', '.join(cert['faces'])}"
+        raise NotVerified(f"the certificate of {theorem_id} records {what} only, not the claim: it is not cited "
+                          f"as verified (run `verify run {theorem_id}` or hunt the claim)")
     if not cert["ok"]:
         raise NotVerified(f"{theorem_id} did not verify in the run that wrote its certificate "
                           f"({'; '.join(cert['problems'])}): it is not cited as verified")

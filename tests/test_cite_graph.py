@@ -13,7 +13,7 @@ from verify.errors import NotVerified, VerifyError
 from verify.records.certificate import write_certificate
 from verify.registry import current_statement_hash, get, load_file
 from verify.render import cite as _cite
-from verify.render.graph import to_dot, to_text
+from verify.render.graph import status_of, to_dot, to_text
 
 
 def cite(theorem_id, fmt, directory):
@@ -84,6 +84,19 @@ def test_graph_colours_by_the_last_run(certs):
     assert '"patel2016.translation-maxpool" [style=dashed]' in dot
     text = to_text(theorems, certs)
     assert "patel2016.render-layer-convnet [ok]" in text and "  <- patel2016.switch-relu [not run]" in text
+
+
+def test_a_certificate_that_did_not_check_the_claim_does_not_colour_it_ok(certs, tmp_path):
+    """A mutants-only certificate (``verify mutants``, a hunt of a mutant) is ok when the mutants
+    were refuted: that says nothing of the claim, and the graph says so."""
+    thm = get("patel2016.switch-relu")
+    cert = json.loads((certs / "patel2016.render-layer-convnet.json").read_text())
+    cert["theorem"] = dict(cert["theorem"], id=thm.id, statement_sha256=thm.statement_hash())
+    (tmp_path / f"{thm.id}.json").write_text(json.dumps(cert | {"faces": ["mutants"], "ok": True}))
+    assert status_of(thm, tmp_path) == "claim not checked"
+    assert "fillcolor=lightyellow" in to_dot([thm], tmp_path)
+    (tmp_path / f"{thm.id}.json").write_text(json.dumps(cert | {"faces": ["numeric"], "ok": True}))
+    assert status_of(thm, tmp_path) == "ok"
 
 
 def test_html_report_is_well_formed_and_charts_the_residuals(certs):

@@ -9,7 +9,8 @@ from verify.errors import VerifyError
 from verify.records.certificate import path_for, read_certificate
 from verify.spec import Theorem
 
-COLOURS = {"ok": "palegreen", "failed": "lightcoral", "not run": "lightgrey", "unreadable certificate": "orange"}
+COLOURS = {"ok": "palegreen", "failed": "lightcoral", "not run": "lightgrey", "unreadable certificate": "orange",
+           "claim not checked": "lightyellow"}
 
 
 def status_of(theorem: Theorem, certificates: str | Path) -> str:
@@ -22,6 +23,8 @@ def status_of(theorem: Theorem, certificates: str | Path) -> str:
         return "unreadable certificate"
     if cert.get("theorem", {}).get("statement_sha256") != theorem.statement_hash():
         return "not run"  # a certificate of an older statement says nothing about this one
+    if not {"symbolic", "numeric"} & set(cert.get("faces", [])):
+        return "claim not checked"  # only mutants or ablations (a hunt of a mutant, say): ok says nothing of the claim
     return "ok" if cert.get("ok") else "failed"
 
 

@@ -156,7 +156,19 @@ def _elementwise(fn: Callable[[Any], Any], otype: Any = object) -> Callable[[Any
     return apply
 
 
-class _HighPrecOps:
+class _SkipsClaimsAboutJax:
+    """A backend other than JAX: a claim about JAX itself (``xp.float64_only``) is skipped."""
+
+    @staticmethod
+    def float64_only(thunk: Callable[[], Any]) -> Any:
+        return FLOAT64_ONLY
+
+    @property
+    def jax(self) -> Any:
+        raise XpError("xp.jax is only available inside xp.float64_only(lambda: ...)")
+
+
+class _HighPrecOps(_SkipsClaimsAboutJax):
     """NumPy on object arrays of ``mpmath.mpf`` (50 digits), restricted to the contract."""
 
     name = "highprec"
@@ -246,16 +258,8 @@ class _HighPrecOps:
         np.add.at(out, np.asarray(ids, dtype=np.int64), vals)
         return out
 
-    @staticmethod
-    def float64_only(thunk: Callable[[], Any]) -> Any:
-        return FLOAT64_ONLY
 
-    @property
-    def jax(self) -> Any:
-        raise XpError("xp.jax is only available inside xp.float64_only(lambda: ...)")
-
-
-class _NumpyOps:
+class _NumpyOps(_SkipsClaimsAboutJax):
     """NumPy in float64, restricted to the contract: one instance evaluated eagerly (the engine's
     cross-check of a claim against its property) without JAX's dispatch per operation. A claim
     about JAX itself (``xp.float64_only``) is skipped here, as at 50 digits."""
@@ -281,14 +285,6 @@ class _NumpyOps:
         out = np.zeros((num_segments,) + vals.shape[1:])
         np.add.at(out, np.asarray(ids, dtype=np.int64), vals)
         return out
-
-    @staticmethod
-    def float64_only(thunk: Callable[[], Any]) -> Any:
-        return FLOAT64_ONLY
-
-    @property
-    def jax(self) -> Any:
-        raise XpError("xp.jax is only available inside xp.float64_only(lambda: ...)")
 
 
 _OPS = {"jax": _JaxOps(), "highprec": _HighPrecOps(), "numpy": _NumpyOps()}

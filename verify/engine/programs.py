@@ -243,14 +243,7 @@ def kept(name: str | None, compute: Callable[[], Any]) -> Any:
             stats["unreadable"] += 1
     value = compute()
     if path is not None:
-        try:
-            blob = pickle.dumps(value)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(blob)
-            tmp.replace(path)
-        except Exception:  # noqa: BLE001 - not picklable, or the disk refused: not kept
-            stats["not saved"] += 1
+        _store(path, lambda: pickle.dumps(value))
     return value
 
 
@@ -265,11 +258,7 @@ def remembered(name: str | None, static: Any, compute: Callable[[], int]) -> int
             pass
     value = compute()
     if path is not None:
-        with contextlib.suppress(OSError):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(str(int(value)))
-            tmp.replace(path)
+        _store(path, lambda: str(int(value)).encode())
     return value
 
 
@@ -293,17 +282,25 @@ def _load_or_compile(name: str | None, fn: Callable[..., Any], static: Any, args
         with _without_xla_cache():
             program = lowered.compile()
     stats["compiled"] += 1
-    if path is not None:
-        try:
-            blob = pickle.dumps(serialize(program))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(blob)
-            tmp.replace(path)
-            stats["saved"] += 1
-        except Exception:  # noqa: BLE001 - not serialisable (constants held), or the disk refused: memory only
-            stats["not saved"] += 1
+    if path is not None and _store(path, lambda: pickle.dumps(serialize(program))):
+        stats["saved"] += 1
     return program
+
+
+def _store(path: Path, data: Callable[[], bytes]) -> bool:
+    """Write ``data()`` to ``path`` atomically (a temporary file, then a rename, so a reader never
+    sees half a file); False when it cannot be serialised (an executable holding constants, an
+    object that does not pickle) or the disk refuses: the value is then kept in memory only."""
+    try:
+        blob = data()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(blob)
+        tmp.replace(path)
+        return True
+    except Exception:  # noqa: BLE001 - see the docstring
+        stats["not saved"] += 1
+        return False
 
 
 @contextlib.contextmanager

@@ -128,6 +128,32 @@ def test_a_stopped_hunt_resumes_where_it_stopped(theorems, tmp_path):
     assert other.hunt["run"]["tasks_resumed"] == 0
 
 
+def test_a_hunt_of_changed_code_does_not_resume_the_old_state(data, tmp_path):
+    """The statement unchanged but the file edited: its counts are not the new code's."""
+    import shutil
+
+    from verify.registry import load_file
+
+    src = tmp_path / "t.py"
+    shutil.copy(data / "true_theorem.py", src)
+    (before,) = load_file(src)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(p):
+        if p["tasks_done"] == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        hunt(before, reference(before), seed=1, state=tmp_path / "s", progress=stop_after_two, **SMALL)
+    src.write_text(src.read_text() + "\n# edited\n")
+    (after,) = load_file(src)
+    assert after.statement_hash() == before.statement_hash() and after.module_sha256 != before.module_sha256
+    assert hunt(after, reference(after), seed=1, state=tmp_path / "s", **SMALL).hunt["run"]["tasks_resumed"] == 0
+    assert hunt(before, reference(before), seed=1, state=tmp_path / "s", **SMALL).hunt["run"]["tasks_resumed"] == 2
+
+
 def test_the_cli_writes_the_certificate_and_says_what_to_install_for_ray(data, tmp_path, capsys):
     from verify.cli import main
 

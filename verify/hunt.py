@@ -174,7 +174,12 @@ def run_task(ref: str, variant: str, seed: int, batch: int, task: Task) -> dict[
 
 
 def _plan_id(theorem: Any, variant: str, seed: int, instances: int, batch: int, task_batches: int) -> str:
-    text = json.dumps([FORMAT, theorem.id, theorem.statement_hash(), variant, seed, instances, batch, task_batches])
+    """The plan's name: the theorem's statement and its code (a state file written by other code is
+    never resumed: its counts are not this code's), the variant, the seed and the budget's cut."""
+    from verify.engine.programs import code_identity
+
+    text = json.dumps([FORMAT, theorem.id, theorem.statement_hash(), code_identity(theorem), variant, seed, instances,
+                       batch, task_batches])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -213,6 +213,13 @@ def _file(name: str, static: Any, shapes: tuple, suffix: str = ".bin") -> Path |
     return where / "programs" / f"{hashlib.sha256(text.encode()).hexdigest()}{suffix}"
 
 
+def code_identity(theorem: Any) -> str:
+    """What pins down a theorem's code as far as the engine can tell: the engine's sources with the
+    catalogue module's (and what it imports) or a user file's SHA-256; "" for the module's part when
+    the theorem comes from elsewhere (a plug-in, a test module)."""
+    return f"{_sources_hash('verify')}:{_theorem_sources(theorem) or getattr(theorem, 'module_sha256', '')}"
+
+
 def theorem_name(theorem: Any, role: str) -> str | None:
     """The stable name of one part of a catalogue theorem (``derivation:0``, ``mutant:NAME``), or
     None for a theorem whose code the engine does not hash (see the module docstring)."""

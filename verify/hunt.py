@@ -494,6 +494,9 @@ def hunt(theorem: Any, ref: str, *, variant: str = "claim", instances: int = 10*
     total_batches = sum(t.batches for t in tasks)
     budget = Budget(examples=total_batches, batch=batch, guided=0.0)
     res = SearchResult("confirmed", variant, [names[i] for i in enforce], seed=seed, budget=budget.as_dict())
+    # a hunt draws batches and shrinks a failure; it runs no explicit example and keeps no database
+    res.phases = ["generate", "shrink"]
+    res.explicit = {"examples": len(theorem.examples), "ran": 0, "failing": 0}
     res.per_assumption = {n: sum(r["per_assumption"][i] for r in counted) for i, n in enumerate(names)}
     res.per_regime = {g.name: sum(r["per_regime"][i] for r in counted) for i, g in enumerate(theorem.trivial)}
     if drop is not None:

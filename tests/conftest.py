@@ -30,6 +30,17 @@ def _float64():
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _reuse_xla_cache():
+    """The suite runs each commit once: it reuses XLA's persistent cache, whose entries outlive a
+    change of the sources (verify.engine.programs.REUSE_XLA_CACHE); tests/test_programs.py checks
+    both policies."""
+    from verify.engine import programs
+
+    programs.REUSE_XLA_CACHE = True
+    yield
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_programs():
     """One pytest process compiles thousands of small programs; drop them after each module so

@@ -23,6 +23,12 @@ def _timeless(value):
     return value
 
 
+@pytest.fixture(autouse=True)
+def _fill_the_cache(monkeypatch):
+    """These tests check the default policy: a program not kept yet is compiled anew and kept."""
+    monkeypatch.setattr(programs, "REUSE_XLA_CACHE", False)
+
+
 def _run(theorem, cache, monkeypatch, faces=DEFAULT_FACES):
     monkeypatch.setenv("DLVERIFY_XLA_CACHE", str(cache))
     release_compiled()
@@ -125,3 +131,16 @@ def test_a_kept_sympy_expression_reads_back_exactly_as_it_was(tmp_path, monkeypa
     first = programs.kept(name, lambda: e)
     again = programs.kept(name, lambda: pytest.fail("not read back"))
     assert sp.srepr(again) == sp.srepr(first) and again == e
+
+
+def test_reusing_xla_s_cache_keeps_only_what_xla_compiled_and_certifies_the_same(tmp_path, monkeypatch):
+    """With XLA's cache reused, a program XLA already held is not kept here (its executable would
+    not serialise); every other one is; the certificate is the same."""
+    thm = get("patel2016.switch-relu")
+    kept, _ = _run(thm, tmp_path / "a", monkeypatch)  # XLA's cache (the session's) now holds every program
+    monkeypatch.setattr(programs, "REUSE_XLA_CACHE", True)
+    reused, made = _run(thm, tmp_path / "b", monkeypatch)
+    assert made.get("compiled", 0) == made.get("from XLA's cache", 0) + made.get("saved", 0), made
+    warm, used = _run(thm, tmp_path / "b", monkeypatch)
+    assert used.get("loaded", 0) == made.get("saved", 0) and used.get("compiled", 0) == made.get("from XLA's cache", 0)
+    assert kept == reused == warm

@@ -49,6 +49,15 @@ from verify.config import cache_directory
 #: compiled programs kept in memory at most (far below the kernel's memory-map limit)
 MAX_PROGRAMS = 512
 
+#: what a program that is not kept here yet is compiled with. ``False`` (the default): without
+#: XLA's persistent cache, so that it is compiled anew and kept here, and every later run loads
+#: it. ``True``: with XLA's cache, whose entries outlive a change of the sources (they are keyed
+#: by the lowered program), so a program XLA already holds is only traced and lowered; but an
+#: executable read back from XLA's cache loses its kernels when serialised again (jaxlib's CPU
+#: client: "Function ... not found" when run), so such a program is not kept here. The test suite,
+#: which runs each commit once, reuses XLA's cache.
+REUSE_XLA_CACHE = False
+
 _lock = threading.Lock()
 _memory: "collections.OrderedDict[tuple, Any]" = collections.OrderedDict()
 #: id(function) -> (function, its name): the functions of registered theorems
@@ -283,15 +292,60 @@ def _load_or_compile(name: str | None, fn: Callable[..., Any], static: Any, args
         except Exception:  # noqa: BLE001 - unreadable (truncated, another build): compile it anew
             stats["unreadable"] += 1
     lowered = jax.jit(functools.partial(fn, static)).lower(*args)
-    if path is None:
+    hits = _xla_cache_hits()
+    if path is None or REUSE_XLA_CACHE:
         program = lowered.compile()
     else:
         with _without_xla_cache():
             program = lowered.compile()
     stats["compiled"] += 1
-    if path is not None and _store(path, lambda: pickle.dumps(serialize(program))):
+    if path is None:
+        return program
+    if _xla_cache_hits() != hits:
+        # XLA's own cache had it (the same program under other sources, a commit ago): an
+        # executable read back from there loses its kernels when serialised again (jaxlib's CPU
+        # client: "Function ... not found" when run), so it is not kept here
+        stats["from XLA's cache"] += 1
+    elif _store(path, lambda: pickle.dumps(serialize(program))):
         stats["saved"] += 1
     return program
+
+
+@contextlib.contextmanager
+def _without_xla_cache() -> Iterator[None]:
+    """XLA's persistent cache off for one compilation, so that the executable is compiled here and
+    can be serialised (one read back from XLA's cache cannot: see :data:`REUSE_XLA_CACHE`)."""
+    import jax
+    from jax._src import compilation_cache
+
+    was = jax.config.jax_enable_compilation_cache
+    jax.config.update("jax_enable_compilation_cache", False)
+    compilation_cache.reset_cache()
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_compilation_cache", was)
+        compilation_cache.reset_cache()
+
+
+_hit_count = [0]
+
+
+@functools.lru_cache(maxsize=1)
+def _listen() -> None:
+    import jax.monitoring
+
+    def on(event: str, **_: Any) -> None:
+        if event == "/jax/compilation_cache/cache_hits":
+            _hit_count[0] += 1
+
+    jax.monitoring.register_event_listener(on)
+
+
+def _xla_cache_hits() -> int:
+    """How many times XLA's persistent cache has answered a compilation in this process."""
+    _listen()
+    return _hit_count[0]
 
 
 def _store(path: Path, data: Callable[[], bytes]) -> bool:
@@ -308,24 +362,6 @@ def _store(path: Path, data: Callable[[], bytes]) -> bool:
     except Exception:  # noqa: BLE001 - see the docstring
         stats["not saved"] += 1
         return False
-
-
-@contextlib.contextmanager
-def _without_xla_cache() -> Iterator[None]:
-    """XLA's persistent cache off for one compilation: an executable read back from it loses its
-    kernels when serialised again (jaxlib's CPU client: "Function ... not found" when run), and a
-    program kept here needs no second copy there."""
-    import jax
-    from jax._src import compilation_cache
-
-    was = jax.config.jax_enable_compilation_cache
-    jax.config.update("jax_enable_compilation_cache", False)
-    compilation_cache.reset_cache()
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_compilation_cache", was)
-        compilation_cache.reset_cache()
 
 
 def release(keep: int = 0) -> None:

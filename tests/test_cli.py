@@ -152,3 +152,15 @@ def _timeless(value):
     if isinstance(value, list):
         return [_timeless(v) for v in value]
     return value
+
+
+def test_without_z3_the_run_says_what_to_install(data, tmp_path, monkeypatch, capsys):
+    """The message names the extra: ``[exact]`` is printed as text, not read as terminal markup."""
+    from verify.cli import main
+    from verify.exact import decide
+
+    monkeypatch.setattr(decide, "z3", None)
+    code = main(["check", str(data / "true_theorem.py"), *SMALL, "-q", "--out", str(tmp_path / "cx"),
+                 "--certificates", str(tmp_path / "c")])
+    out = capsys.readouterr().out
+    assert code == 0 and "exact face skipped: z3-solver is not installed: pip install 'dlverify[exact]'" in out

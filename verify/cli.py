@@ -299,7 +299,7 @@ def _run(args: argparse.Namespace, faces: tuple[str, ...]) -> int:
             from verify.exact.decide import MISSING_Z3, z3
 
             if z3 is None:  # an optional part: say what was skipped
-                console.print(f"exact face skipped: {MISSING_Z3}", highlight=False)
+                console.print(f"exact face skipped: {MISSING_Z3}", highlight=False, markup=False)
         summary = f"{len(certs)} theorems: {len(certs) - len(bad)} ok, {len(bad)} failed"
         console.print(f"[{'red' if bad else 'green'}]{summary}[/]")
     return 0 if all(c["ok"] for c in certs) else 1

@@ -338,34 +338,19 @@ def _certificates(theorems: list[Any], args: argparse.Namespace, faces: tuple[st
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    # one worker process per job; with at least as many modules as jobs, each worker is given whole
-    # modules (most theorems first, to the least loaded worker), so that a module is imported and
-    # its derivations built in one process only
-    pools = [ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) for _ in range(jobs)]
-    units: dict[str, list[Any]] = {}
-    for t in theorems:
-        units.setdefault(getattr(t, "module", "") or t.id, []).append(t)
-    if len(units) < jobs:
-        units = {t.id: [t] for t in theorems}
-    load, worker_of = [0] * jobs, {}
-    for _, members in sorted(units.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        w = load.index(min(load))
-        load[w] += len(members)
-        worker_of.update({t.id: w for t in members})
+    pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"))
     try:
-        futures = [pools[worker_of[t.id]].submit(_check_one, reference(t), faces, budget, args.seed, args.out,
-                                                 assumptions) for t in theorems]
+        futures = [pool.submit(_check_one, reference(t), faces, budget, args.seed, args.out, assumptions)
+                   for t in theorems]
         for t, f in zip(theorems, futures):
             tick("done", 0, t.id)
             yield f.result()
     except BaseException:  # an interrupt or an error: stop the workers now, not after their theorems
-        for pool in pools:
-            for p in list((getattr(pool, "_processes", None) or {}).values()):
-                p.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
+        for p in list((getattr(pool, "_processes", None) or {}).values()):
+            p.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
         raise
-    for pool in pools:
-        pool.shutdown()
+    pool.shutdown()
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -105,18 +105,21 @@ def test_an_ablation_hunt_finds_the_assumption_necessary():
     assert cert["ablations"][0]["search"]["counterexample"]["assumptions_held"][name] is False
 
 
+class _Stop(Exception):
+    """A stop in the middle of a hunt (as Ctrl-C or SIGTERM would stop it)."""
+
+
+def _stop_after(tasks: int):
+    def progress(p):
+        if p["tasks_done"] == tasks:
+            raise _Stop
+    return progress
+
+
 def test_a_stopped_hunt_resumes_where_it_stopped(theorems, tmp_path):
     true, _ = theorems
-
-    class Stop(Exception):
-        pass
-
-    def stop_after_three(p):
-        if p["tasks_done"] == 3:
-            raise Stop
-
-    with pytest.raises(Stop):
-        hunt(true, reference(true), seed=1, state=tmp_path, progress=stop_after_three, **SMALL)
+    with pytest.raises(_Stop):
+        hunt(true, reference(true), seed=1, state=tmp_path, progress=_stop_after(3), **SMALL)
     (log,) = tmp_path.glob("hunt-*.jsonl")
     assert len(log.read_text().splitlines()) == 1 + 3  # the plan, then one line per finished task
     with open(log, "a") as fh:
@@ -132,21 +135,11 @@ def test_a_hunt_of_changed_code_does_not_resume_the_old_state(data, tmp_path):
     """The statement unchanged but the file edited: its counts are not the new code's."""
     import shutil
 
-    from verify.registry import load_file
-
     src = tmp_path / "t.py"
     shutil.copy(data / "true_theorem.py", src)
     (before,) = load_file(src)
-
-    class Stop(Exception):
-        pass
-
-    def stop_after_two(p):
-        if p["tasks_done"] == 2:
-            raise Stop
-
-    with pytest.raises(Stop):
-        hunt(before, reference(before), seed=1, state=tmp_path / "s", progress=stop_after_two, **SMALL)
+    with pytest.raises(_Stop):
+        hunt(before, reference(before), seed=1, state=tmp_path / "s", progress=_stop_after(2), **SMALL)
     src.write_text(src.read_text() + "\n# edited\n")
     (after,) = load_file(src)
     assert after.statement_hash() == before.statement_hash() and after.module_sha256 != before.module_sha256

@@ -116,6 +116,8 @@ class Evaluator:
         self.assumption_breaks: list[str] = []
         self.steps = 0
         self._arrays: dict[str, np.ndarray] = {}
+        #: (node, the values of the variables it reads) -> its value (see :func:`_memoised`)
+        self.memo: dict[tuple, Any] = {}
 
     def array(self, name: str) -> np.ndarray:
         arr = self._arrays.get(name)
@@ -216,6 +218,12 @@ def _compile(e: Any) -> Node:  # noqa: C901 - one case per kind of node, in the 
         i, j = _compile(e.i), _compile(e.j)
         return _counted(lambda ev, env: float(ev.array(e.parent.name).astype(float).reshape(shape)[int(i(ev, env)),
                                                                                                     int(j(ev, env))]))
+    if isinstance(e, (sp.Sum, sp.Max, sp.Min, MaxOver, MinOver)):
+        return _memoised(e, _compile_node(e))
+    return _compile_node(e)
+
+
+def _compile_node(e: Any) -> Node:  # noqa: C901 - one case per kind of node, in the order they are tried
     if isinstance(e, sp.Add):
         terms = [_compile(a) for a in e.args]
         return _counted(lambda ev, env: sum(t(ev, env) for t in terms))
@@ -298,6 +306,31 @@ def _compile(e: Any) -> Node:  # noqa: C901 - one case per kind of node, in the 
     return unsupported
 
 
+def _memoised(e: Any, fn: Node) -> Node:
+    """``fn``, whose value is kept per evaluation for the values of the variables it reads: a sum
+    or a maximum is a pure function of the instance and of the summation and enumeration variables
+    free in it, so it is computed once per setting of those, not once per visit (a unit of a layer
+    is read by every unit of the layer above, and a part of a maximum that does not read the
+    entry being enumerated is the same for each of its values). Not kept while an entry it reads
+    is being enumerated lazily (its value then depends on the assignment so far). The first
+    visit records any broken assumption, in the order of an evaluation without this."""
+    # every symbol in it, bound ones too (a key with more variables only shares less; SymPy's
+    # free_symbols of nested sums costs more than the evaluation saves)
+    variables = tuple(sorted(e.atoms(sp.Symbol), key=sp.default_sort_key))
+    optimised = tuple({("optimised", i.base) for i in e.atoms(sp.Indexed)})
+
+    def memoised(ev: Evaluator, env: dict) -> Any:
+        if optimised and any(k in env for k in optimised):
+            return fn(ev, env)
+        key = (fn, *(env.get(v) for v in variables))
+        if key in ev.memo:
+            ev.tick()
+            return ev.memo[key]
+        value = ev.memo[key] = fn(ev, env)
+        return value
+    return memoised
+
+
 def _constant(c: Any) -> Node:
     def constant(ev: Evaluator, env: dict) -> Any:
         ev.tick()
@@ -374,23 +407,50 @@ def _prepared(side: Any, sizes: tuple[tuple[str, int], ...]) -> Any:
     return programs.kept(name, lambda: _prepare(side, sizes))
 
 
+#: what :func:`_prepare` works out symbolically (``doit``)
+_WORKED_OUT = (sp.Derivative, sp.Integral, sp.Trace)
+
+
 def _prepare(side: Any, sizes: tuple[tuple[str, int], ...]) -> Any:
     by_name = dict(sizes)
     sub = {a: sp.Integer(by_name[a.name]) for a in side.atoms(sp.Symbol) if a.name in by_name}
     e = side.xreplace(sub)
-    return e.replace(lambda n: isinstance(n, (sp.Derivative, sp.Integral, sp.Trace)), lambda n: n.doit())
+    return e.replace(lambda n: isinstance(n, _WORKED_OUT), lambda n: n.doit())
 
 
 def _evaluate(side: Any, sizes: Mapping[Any, int], member: Derivation, s: Structure,
               x: Mapping[str, np.ndarray]) -> tuple[np.ndarray, list[str]]:
     key = tuple(sorted((str(k), int(v)) for k, v in sizes.items()))
+    env: dict[Any, Any] = {}
     try:
-        e = _prepared(side, key)
-    except TypeError:  # an unhashable (mutable) matrix: prepared each time
-        e = _prepare(side, key)
+        by_name = _plain_symbols(side)
+    except TypeError:  # an unhashable (mutable) matrix
+        by_name = None
+    if by_name is not None:  # the sizes are read as the values of their symbols, not put in
+        named = dict(key)
+        env = {a: named[n] for n, atoms in by_name.items() if n in named for a in atoms}
+        e = side
+    else:
+        try:
+            e = _prepared(side, key)
+        except TypeError:  # an unhashable (mutable) matrix: prepared each time
+            e = _prepare(side, key)
     ev = Evaluator(member.bind, s, x)
-    value = ev(e, {})
+    value = ev(e, env)
     return _flat(value), ev.assumption_breaks
+
+
+@functools.lru_cache(maxsize=512)
+def _plain_symbols(side: Any) -> dict[str, list[Any]] | None:
+    """A side's symbols by name, when nothing in it needs its sizes written in (no derivative or
+    the like to work out, no matrix whose shape they give): its sizes are then bound as the values
+    of those symbols, and the side is compiled once for every size. None otherwise."""
+    if isinstance(side, (sp.MatrixBase, sp.MatrixExpr)) or side.has(*_WORKED_OUT) or side.atoms(sp.MatrixExpr):
+        return None
+    out: dict[str, list[Any]] = {}
+    for a in side.atoms(sp.Symbol):
+        out.setdefault(a.name, []).append(a)
+    return out
 
 
 def _flat(v: Any) -> np.ndarray:
@@ -414,11 +474,24 @@ def _property_sides(prop: Any, s: Structure, x: Mapping[str, np.ndarray], compon
         return as_residuals(prop(s, arrays))
 
 
+def _size_symbols(claim: Any, entries: Any) -> set[sp.Symbol]:
+    """:func:`size_symbols`, once per claim (it walks the whole claim)."""
+    try:
+        return _size_symbols_of(claim, entries)
+    except TypeError:  # an unhashable (mutable) matrix in the claim
+        return size_symbols(claim, entries)
+
+
+@functools.lru_cache(maxsize=256)
+def _size_symbols_of(claim: Any, entries: Any) -> set[sp.Symbol]:
+    return size_symbols(claim, entries)
+
+
 def _compare_one(member: Derivation, theorem: Theorem, prop: Any, s: Structure, x: Mapping[str, np.ndarray],
                  slack: float) -> str | None:
     """None when the claim's sides match the property's on this instance, else the disagreement."""
     claim = member.claim
-    sizes = {sym: int(_instance_value(sym.name, member.bind, s, x)) for sym in size_symbols(claim, member.entries)}
+    sizes = {sym: int(_instance_value(sym.name, member.bind, s, x)) for sym in _size_symbols(claim, member.entries)}
     points = [dict(sizes)]
     if member.entries is not None:  # the claim holds for every entry k: evaluate it at each, in order
         k, lo, hi = member.entries

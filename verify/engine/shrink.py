@@ -40,6 +40,11 @@ def _ladder(v: float) -> list[float]:
     return out + [v]
 
 
+class _Spent(BaseException):
+    """The value budget is spent: stops Hypothesis's ``find`` at once (a ``BaseException``, as a
+    ``KeyboardInterrupt`` is, so that Hypothesis does not take it for the failure sought)."""
+
+
 def minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s, seed, x0=None,
              shrink=True) -> Counterexample:
     """Shrink the failing instance ``x0`` (or instance ``idx`` of the batch ``(s, key_seed)``);
@@ -90,15 +95,28 @@ def minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s,
         # a candidate's answer is remembered: Hypothesis replays the example it found, and a replay
         # refused because the budget ran out in between would read as a flaky test
         seen: dict[tuple[int, ...], bool] = {}
+        last: list[tuple[int, ...]] = []  # the failing choice Hypothesis found last: its best so far
 
         def fails_once(c: Sequence[int]) -> bool:
             if tuple(c) not in seen:
+                if spent["evaluations"] >= budget.shrink_examples:
+                    # nothing more can be evaluated: what Hypothesis would still try it could only
+                    # refuse, at the cost of a shrinker pass over every entry for nothing
+                    spent["refused"] += 1
+                    raise _Spent()
                 seen[tuple(c)] = fails(build(c))
+            if seen[tuple(c)]:
+                last[:] = [tuple(c)]
             return seen[tuple(c)]
 
         try:
-            choice = find(strategy, fails_once,
-                          settings=quiet_settings(max(1, budget.shrink_examples)), random=random.Random(seed))
+            try:
+                choice = find(strategy, fails_once,
+                              settings=quiet_settings(max(1, budget.shrink_examples)), random=random.Random(seed))
+            except _Spent:
+                if not last:
+                    raise NoSuchExample("no failing choice within the budget") from None
+                choice = last[0]
             x_min, method = build(choice), "hypothesis"
         except (NoSuchExample, Unsatisfiable):
             # Hypothesis found no failing mix of simpler values: simplify greedily from x0 instead

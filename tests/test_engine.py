@@ -499,4 +499,9 @@ def test_a_value_shrink_budget_spent_mid_search_is_not_a_flaky_failure():
                lambda rng, s: {"v": rng.reals(6 * s.n)}, tol=Tolerance(0.0, 1e-12, "a sum of 12 terms"))
     for k in (1, 2, 3, 5, 8):
         res = search(thm, budget=dataclasses.replace(SMALL, shrink_examples=k), seed=k)
-        assert res.verdict == "refuted" and res.counterexample.shrink["value_evaluations"] <= k
+        cx = res.counterexample
+        assert res.verdict == "refuted" and cx.shrink["value_evaluations"] <= k
+        # it stops early only with its budget spent, and what it reports (when stopped, the last
+        # failing instance Hypothesis had) fails
+        assert cx.shrink["value_evaluations"] == k or not cx.shrink["values_stopped_early"]
+        assert cx.ratio > 1.0

@@ -109,7 +109,8 @@ class Evaluator:
 
     The tree is turned into nested Python closures once per expression (:func:`_compiled`), so
     the enumeration, which visits the same nodes thousands of times, does not dispatch on node
-    types (nor print an entry's name) at each visit."""
+    types (nor print an entry's name) at each visit; a sum or a maximum is computed once per
+    setting of the variables it reads (:func:`_memoised`)."""
 
     def __init__(self, bind: Mapping[str, Any], s: Structure, x: Mapping[str, np.ndarray]) -> None:
         self.bind, self.s, self.x = bind, s, x

@@ -140,10 +140,44 @@ def test_worker_processes_do_not_change_the_results(tmp_path, data):
         proc = verify("run", str(data / "true_theorem.py"), str(data / "false_theorem.py"), *SMALL, "--no-ablate",
                       "--jobs", str(jobs), "--certificates", str(out), "--out", str(out / "cx"))
         assert proc.returncode == 1, proc.stderr  # the false theorem fails, in both
-        return {p.name: _timeless(json.loads(p.read_text())) for p in sorted(out.glob("*.json"))}
+        table = proc.stdout.replace(f"jobs{jobs}", "jobsN")  # the witnesses' paths name the directory
+        return {p.name: _timeless(json.loads(p.read_text())) for p in sorted(out.glob("*.json"))}, table
 
-    one, two = certs(1), certs(2)
+    (one, table_one), (two, table_two) = certs(1), certs(2)
     assert one == two and len(one) == 2
+    # the workers finish in any order; the table lists the theorems in the order given
+    assert table_one == table_two
+    assert table_one.index("user.relu-odd-part") < table_one.index("user.relu-additive")
+
+
+def test_workers_are_handed_the_longest_theorems_first(monkeypatch):
+    """By what each took when it last ran; one never run before goes first (it may be long), then
+    by its number of mutants and assumptions."""
+    from types import SimpleNamespace
+
+    from verify import cli
+    from verify.engine import programs
+
+    def thm(tid, mutants=0):
+        return SimpleNamespace(id=tid, mutants=[None] * mutants, assumptions=[])
+
+    theorems = [thm("a"), thm("b"), thm("c", mutants=3), thm("d", mutants=1), thm("e")]
+    monkeypatch.setattr(programs, "durations", lambda: {"a": 5.0, "b": 40.0, "e": 0.5})
+    assert [theorems[i].id for i in cli._longest_first(theorems)] == ["c", "d", "b", "a", "e"]
+
+
+def test_a_run_remembers_what_each_theorem_took(tmp_path, monkeypatch):
+    from verify.engine import programs
+
+    monkeypatch.setenv("DLVERIFY_XLA_CACHE", str(tmp_path))
+    programs.remember_durations({"x": 1.5})
+    programs.remember_durations({"y": 2.25})
+    assert programs.durations() == {"x": 1.5, "y": 2.25}
+    (tmp_path / "durations.json").write_text("not json")  # damaged: no history, no failure
+    assert programs.durations() == {}
+    monkeypatch.setenv("DLVERIFY_XLA_CACHE", "off")
+    programs.remember_durations({"z": 1.0})
+    assert programs.durations() == {}
 
 
 def _timeless(value):

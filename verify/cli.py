@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import warnings
 from typing import Any, Iterator, Sequence
 
@@ -289,6 +290,8 @@ def _run(args: argparse.Namespace, faces: tuple[str, ...]) -> int:
             if quiet and not args.json and not args.quiet:
                 print(f"checked {cert['theorem']['id']}: {'ok' if cert['ok'] else 'FAILED'}", file=sys.stderr,
                       flush=True)
+    order = {t.id: i for i, t in enumerate(theorems)}
+    certs.sort(key=lambda c: order.get(c["theorem"]["id"], len(order)))
     if args.json:
         _json(run_json(certs))
     else:
@@ -306,45 +309,70 @@ def _run(args: argparse.Namespace, faces: tuple[str, ...]) -> int:
 
 
 def _check_one(ref: str, faces: tuple[str, ...], budget: Any, seed: int, out: str,
-               assumptions: list[str] | None) -> dict[str, Any]:
-    """One theorem's certificate (in a worker process: ``ref`` is an id or ``ID@FILE``)."""
+               assumptions: list[str] | None) -> tuple[dict[str, Any], float]:
+    """One theorem's certificate, and the seconds it took (in a worker process: ``ref`` is an id
+    or ``ID@FILE``)."""
     from verify.engine.runner import run_theorem
     from verify.registry import resolve
 
+    t0 = time.perf_counter()
     theorem_id, _, where = ref.partition("@")
     thm = resolve(where, theorem_id) if where else resolve(theorem_id)
     rep = run_theorem(thm, faces=faces, budget=budget, seed=seed, out_dir=out)
     if assumptions:
         rep.ablations = [a for a in rep.ablations if a.assumption in assumptions]
-    return rep.certificate()
+    return rep.certificate(), time.perf_counter() - t0
+
+
+def _longest_first(theorems: list[Any]) -> list[int]:
+    """The order in which to hand theorems to workers: the longest first (by what each took when
+    it last ran; one never run first of all, by its number of mutants and assumptions), so that
+    no worker starts a long theorem when the others are nearly done. Results do not depend on it."""
+    from verify.engine.programs import durations
+
+    took = durations()
+
+    def cost(i: int) -> tuple[bool, float, int]:
+        t = theorems[i]
+        return (t.id not in took, took.get(t.id, 0.0), len(t.mutants) + len(t.assumptions))
+    return sorted(range(len(theorems)), key=cost, reverse=True)
 
 
 def _certificates(theorems: list[Any], args: argparse.Namespace, faces: tuple[str, ...], budget: Any, jobs: int,
                   tick: Any) -> Iterator[dict[str, Any]]:
-    """The theorems' certificates in the order given: run here, or by ``jobs`` worker processes
-    (each theorem's run depends only on the seed, so the results are the same either way)."""
+    """The theorems' certificates: run here, in the order given, or by ``jobs`` worker processes,
+    as each is done (each theorem's run depends only on the seed, so the results are the same
+    either way; the caller puts them back in the order given)."""
     from verify.hunt import reference
     from verify.engine.runner import run_theorem
 
+    from verify.engine.programs import remember_durations
+
     assumptions = getattr(args, "assumption", None)
+    took: dict[str, float] = {}
     if jobs <= 1:
         for thm in theorems:
+            t0 = time.perf_counter()
             rep = run_theorem(thm, faces=faces, budget=budget, seed=args.seed, out_dir=args.out,
                               progress=lambda label, n, tid=thm.id: tick(label, n, tid))
             if assumptions:
                 rep.ablations = [a for a in rep.ablations if a.assumption in assumptions]
+            took[thm.id] = time.perf_counter() - t0
             yield rep.certificate()
+        remember_durations(took)
         return
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"))
     try:
-        futures = [pool.submit(_check_one, reference(t), faces, budget, args.seed, args.out, assumptions)
-                   for t in theorems]
-        for t, f in zip(theorems, futures):
-            tick("done", 0, t.id)
-            yield f.result()
+        futures = {pool.submit(_check_one, reference(theorems[i]), faces, budget, args.seed, args.out,
+                               assumptions): theorems[i] for i in _longest_first(theorems)}
+        for f in as_completed(futures):  # each as soon as it is done: nothing waits on a slower one
+            cert, took[futures[f].id] = f.result()
+            tick("done", 0, futures[f].id)
+            yield cert
+        remember_durations(took)
     except BaseException:  # an interrupt or an error: stop the workers now, not after their theorems
         for p in list((getattr(pool, "_processes", None) or {}).values()):
             p.terminate()

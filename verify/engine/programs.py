@@ -36,6 +36,7 @@ import contextlib
 import functools
 import hashlib
 import importlib.util
+import json
 import os
 import pickle
 import platform
@@ -362,6 +363,25 @@ def _store(path: Path, data: Callable[[], bytes]) -> bool:
     except Exception:  # noqa: BLE001 - see the docstring
         stats["not saved"] += 1
         return False
+
+
+def durations() -> dict[str, float]:
+    """How long each theorem took when it last ran (seconds, by id), or {} without a cache. Only
+    ever a hint for the order in which ``verify run --jobs`` hands theorems to its workers."""
+    where = cache_directory()
+    try:
+        data = json.loads((where / "durations.json").read_text()) if where is not None else {}
+        return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, ValueError, TypeError):
+        return {}
+
+
+def remember_durations(seconds: dict[str, float]) -> None:
+    """Add ``seconds`` (by theorem id) to :func:`durations`."""
+    where = cache_directory()
+    if where is not None and seconds:
+        merged = durations() | {k: round(float(v), 2) for k, v in seconds.items()}
+        _store(where / "durations.json", lambda: json.dumps(merged, sort_keys=True).encode())
 
 
 def release(keep: int = 0) -> None:

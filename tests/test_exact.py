@@ -511,3 +511,18 @@ def test_without_the_solver_nothing_is_decided_and_it_says_so(monkeypatch, data)
     monkeypatch.setattr(D, "z3", None)
     dec = decide_claim(load_file(data / "true_theorem.py")[0].derivations[0], [{"n": 1}])
     assert dec.status == "skipped" and "pip install" in dec.note and not dec.sizes
+
+
+def test_a_claim_at_one_depth_is_not_sized_from_a_structure_of_another():
+    """saliency-homogeneous states one claim per depth; its widths n0..n_depth are read from the
+    structure. Deciding it at the structures searched reads a structure of depth 1 for the depth-1
+    claim only: the depth-3 claim's n3 is a width that structure does not have (it was read all
+    the same, and ended a whole `verify run` with an IndexError)."""
+    from theorems.koo import backprop
+    from verify.engine.decided import _members, _sizes_of
+
+    thm = backprop.saliency_homogeneous
+    s = Structure({"depth": 1, "widths": (2, 3)})
+    sized = {m.size["depth"]: _sizes_of(m, s) for m in _members(thm.derivations[0])}
+    assert sized[2] is None and sized[3] is None
+    assert sorted((str(k), v) for k, v in sized[1].items()) == [("n0", 2), ("n1", 3)]

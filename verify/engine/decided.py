@@ -54,15 +54,20 @@ def _members(d: Derivation | Derivations) -> list[Derivation]:
 
 
 def _sizes_of(member: Derivation, s: Mapping[str, Any]) -> dict[sp.Symbol, int] | None:
+    """The claim's sizes at structure ``s``, or None when the member is not about ``s`` (another
+    explicit size: its ``bind`` may not even apply, as a width of a layer ``s`` does not have)."""
+    if member.size is not None and any(s.get(k) != v for k, v in member.size.items()):
+        return None
     out = {}
     for sym in size_symbols(member.claim, member.entries):
         key = member.bind.get(sym.name, sym.name)
-        value = key(s) if callable(key) else s.get(key)
+        try:
+            value = key(s) if callable(key) else s.get(key)
+        except (LookupError, TypeError, ValueError, AttributeError):
+            return None
         if not isinstance(value, (int, bool)) and not (hasattr(value, "__index__")):
             return None
         out[sym] = int(value)
-    if member.size is not None and any(s.get(k) != v for k, v in member.size.items()):
-        return None
     return out
 
 

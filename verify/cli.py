@@ -343,10 +343,9 @@ def _certificates(theorems: list[Any], args: argparse.Namespace, faces: tuple[st
     """The theorems' certificates: run here, in the order given, or by ``jobs`` worker processes,
     as each is done (each theorem's run depends only on the seed, so the results are the same
     either way; the caller puts them back in the order given)."""
-    from verify.hunt import reference
-    from verify.engine.runner import run_theorem
-
     from verify.engine.programs import remember_durations
+    from verify.engine.runner import run_theorem
+    from verify.hunt import reference
 
     assumptions = getattr(args, "assumption", None)
     took: dict[str, float] = {}

@@ -127,11 +127,7 @@ class Evaluator:
         return arr
 
     def __call__(self, e: Any, env: dict[Any, Any]) -> Any:
-        try:
-            fn = _compiled(e)
-        except TypeError:  # an unhashable (mutable) matrix
-            fn = _compile(e)
-        return fn(self, env)
+        return _cached(_compiled, _compile, e)(self, env)
 
     def tick(self) -> None:
         self.steps += 1
@@ -159,6 +155,15 @@ def _broken(atom: Any, checks: list, value: Any, where: Callable[[], str]) -> st
 @functools.lru_cache(maxsize=1024)
 def _compiled(e: Any) -> Node:
     return _compile(e)
+
+
+def _cached(cached: Callable[..., Any], uncached: Callable[..., Any], *args: Any) -> Any:
+    """``cached(*args)``, or ``uncached(*args)`` when an argument cannot be a cache key (a mutable
+    SymPy matrix is unhashable)."""
+    try:
+        return cached(*args)
+    except TypeError:
+        return uncached(*args)
 
 
 def _compile(e: Any) -> Node:  # noqa: C901 - one case per kind of node, in the order they are tried
@@ -423,19 +428,13 @@ def _evaluate(side: Any, sizes: Mapping[Any, int], member: Derivation, s: Struct
               x: Mapping[str, np.ndarray]) -> tuple[np.ndarray, list[str]]:
     key = tuple(sorted((str(k), int(v)) for k, v in sizes.items()))
     env: dict[Any, Any] = {}
-    try:
-        by_name = _plain_symbols(side)
-    except TypeError:  # an unhashable (mutable) matrix
-        by_name = None
+    by_name = _cached(_plain_symbols, _plain_symbols.__wrapped__, side)
     if by_name is not None:  # the sizes are read as the values of their symbols, not put in
         named = dict(key)
         env = {a: named[n] for n, atoms in by_name.items() if n in named for a in atoms}
         e = side
     else:
-        try:
-            e = _prepared(side, key)
-        except TypeError:  # an unhashable (mutable) matrix: prepared each time
-            e = _prepare(side, key)
+        e = _cached(_prepared, _prepare, side, key)  # an unhashable matrix is prepared each time
     ev = Evaluator(member.bind, s, x)
     value = ev(e, env)
     return _flat(value), ev.assumption_breaks
@@ -475,24 +474,15 @@ def _property_sides(prop: Any, s: Structure, x: Mapping[str, np.ndarray], compon
         return as_residuals(prop(s, arrays))
 
 
-def _size_symbols(claim: Any, entries: Any) -> set[sp.Symbol]:
-    """:func:`size_symbols`, once per claim (it walks the whole claim)."""
-    try:
-        return _size_symbols_of(claim, entries)
-    except TypeError:  # an unhashable (mutable) matrix in the claim
-        return size_symbols(claim, entries)
-
-
-@functools.lru_cache(maxsize=256)
-def _size_symbols_of(claim: Any, entries: Any) -> set[sp.Symbol]:
-    return size_symbols(claim, entries)
+#: :func:`size_symbols` once per claim (it walks the whole claim)
+_size_symbols = functools.lru_cache(maxsize=256)(size_symbols)
 
 
 def _compare_one(member: Derivation, theorem: Theorem, prop: Any, s: Structure, x: Mapping[str, np.ndarray],
                  slack: float) -> str | None:
     """None when the claim's sides match the property's on this instance, else the disagreement."""
     claim = member.claim
-    sizes = {sym: int(_instance_value(sym.name, member.bind, s, x)) for sym in _size_symbols(claim, member.entries)}
+    sizes = {sym: int(_instance_value(sym.name, member.bind, s, x)) for sym in _cached(_size_symbols, size_symbols, claim, member.entries)}
     points = [dict(sizes)]
     if member.entries is not None:  # the claim holds for every entry k: evaluate it at each, in order
         k, lo, hi = member.entries

@@ -61,10 +61,7 @@ def _sizes_of(member: Derivation, s: Mapping[str, Any]) -> dict[sp.Symbol, int] 
     out = {}
     for sym in size_symbols(member.claim, member.entries):
         key = member.bind.get(sym.name, sym.name)
-        try:
-            value = key(s) if callable(key) else s.get(key)
-        except (LookupError, TypeError, ValueError, AttributeError):
-            return None
+        value = key(s) if callable(key) else s.get(key)
         if not isinstance(value, (int, bool)) and not (hasattr(value, "__index__")):
             return None
         out[sym] = int(value)

@@ -100,8 +100,8 @@ def minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s,
         def fails_once(c: Sequence[int]) -> bool:
             if tuple(c) not in seen:
                 if spent["evaluations"] >= budget.shrink_examples:
-                    # nothing more can be evaluated: what Hypothesis would still try it could only
-                    # refuse, at the cost of a shrinker pass over every entry for nothing
+                    # nothing more can be evaluated: what Hypothesis would still try could only be
+                    # refused (as fails refuses it), at the cost of a shrinker pass over every entry
                     spent["refused"] += 1
                     raise _Spent()
                 seen[tuple(c)] = fails(build(c))
@@ -109,16 +109,17 @@ def minimise(theorem, prop, variant, enforce, s, key_seed, idx, budget, first_s,
                 last[:] = [tuple(c)]
             return seen[tuple(c)]
 
+        choice = None
         try:
-            try:
-                choice = find(strategy, fails_once,
-                              settings=quiet_settings(max(1, budget.shrink_examples)), random=random.Random(seed))
-            except _Spent:
-                if not last:
-                    raise NoSuchExample("no failing choice within the budget") from None
-                choice = last[0]
-            x_min, method = build(choice), "hypothesis"
+            choice = find(strategy, fails_once,
+                          settings=quiet_settings(max(1, budget.shrink_examples)), random=random.Random(seed))
+        except _Spent:
+            choice = last[0] if last else None
         except (NoSuchExample, Unsatisfiable):
+            pass
+        if choice is not None:
+            x_min, method = build(choice), "hypothesis"
+        else:
             # Hypothesis found no failing mix of simpler values: simplify greedily from x0 instead
             choice = [len(lad) - 1 for lad in ladders]
             for j, lad in enumerate(ladders):

@@ -365,6 +365,7 @@ def _extremum(e: Any) -> Node:
         else:
             domains.append((var, None, (_compile(d[1]), _compile(d[2]))))
     function = _compile(e.function)
+    terms = _terms(e.function)
 
     def extremum(ev: Evaluator, env: dict) -> Any:
         ev.tick()
@@ -374,21 +375,27 @@ def _extremum(e: Any) -> Node:
                       list(range(int(bounds[0](ev, env)), int(bounds[1](ev, env)) + 1)))
             (bases if isinstance(var, sp.IndexedBase) else scalars).append((var, values))
 
-        def over_bases(env_: dict[Any, Any]) -> float:
+        def over_bases(env_: dict[Any, Any], node: Node = function, read: set | None = None) -> float:
             try:
-                return function(ev, env_)
+                return node(ev, env_)
             except _Need as need:
                 base, idx = need.key
                 values = next((v for b, v in bases if b == base), None)
                 if values is None:  # an entry an enclosing max optimises: that max branches over it
                     raise
+                if read is not None:
+                    read.add(need.key)
                 out = []
                 for v in values:
                     assignment = dict(env_[("optimised", base)])
                     assignment[idx] = v
-                    out.append(over_bases(env_ | {("optimised", base): assignment}))
+                    out.append(over_bases(env_ | {("optimised", base): assignment}, node, read))
                 return pick(out)
 
+        if terms is not None and bases and not scalars:
+            separate = _separately(ev, env | {("optimised", b): {} for b, _ in bases}, terms, over_bases)
+            if separate is not None:
+                return separate
         best = []
         names = [v for v, _ in scalars]
         for combo in itertools.product(*[vals for _, vals in scalars]):
@@ -396,6 +403,48 @@ def _extremum(e: Any) -> Node:
             best.append(over_bases(env_))
         return pick(best)
     return extremum
+
+
+def _terms(f: Any) -> Callable[[Evaluator, dict], list[tuple[Node, dict]]] | None:
+    """The terms of ``f`` with the environment each is evaluated in, when ``f`` is a sum: an
+    ``Add``'s arguments and a ``Sum``'s body at each value of its first index, themselves split
+    when they are sums; None when ``f`` is not a sum."""
+    if isinstance(f, sp.Add):
+        parts = [_terms(a) or _leaf(_compile(a)) for a in f.args]
+        return lambda ev, env: [t for p in parts for t in p(ev, env)]
+    if isinstance(f, sp.Sum):
+        (k, lo, hi), *rest = f.limits
+        inner = sp.Sum(f.function, *rest) if rest else f.function
+        body = _terms(inner) or _leaf(_compile(inner))
+        lo_, hi_ = _compile(lo), _compile(hi)
+        return lambda ev, env: [t for v in range(int(lo_(ev, env)), int(hi_(ev, env)) + 1) for t in body(ev, env | {k: v})]
+    return None
+
+
+def _leaf(node: Node) -> Callable[[Evaluator, dict], list[tuple[Node, dict]]]:
+    return lambda ev, env: [(node, env)]
+
+
+def _separately(ev: Evaluator, env: dict, terms: Callable[[Evaluator, dict], list[tuple[Node, dict]]],
+                over_bases: Callable[..., float]) -> float | None:
+    """The extremum of a sum over optimised entries as the sum of its terms' extrema, when no two
+    terms read a common entry (the entries range over a product of their value sets, so the
+    extremum then separates, as z^T diag(a) u = sum_i a_i z_i u_i does over the switches a_i): a
+    term enumerates only its own entries, not every combination of all of them. Which entries a
+    term reads is found as it is enumerated; None (enumerate jointly) when two terms share one."""
+    try:
+        parts = terms(ev, env)
+    except _Need:  # a range that reads an optimised entry
+        return None
+    total, seen = 0.0, set()
+    for node, env_ in parts:
+        read: set = set()
+        value = over_bases(env_, node, read)
+        if read & seen:
+            return None
+        seen |= read
+        total = total + value
+    return total
 
 
 #: evaluating one side on one instance may take at most this many steps (2^8 switch settings x 8

@@ -95,7 +95,7 @@ def test_terms_that_share_a_switch_are_maximised_jointly() -> None:
     decided = 0
     for _ in range(20):
         z = rng.normal(size=D)
-        want = max(_brute(D, lambda a: float(a @ z - 3 * a[0] * a[1])))
+        want = max(_brute(D, lambda a, z=z: float(a @ z - 3 * a[0] * a[1])))
         separate = float(np.maximum(z, 0).sum())
         assert abs(Evaluator({}, Structure({}), {"z": z})(e, {}) - want) <= 1e-12
         decided += separate > want + 1e-9

@@ -395,6 +395,38 @@ def test_shrinking_is_budgeted_in_evaluations_and_says_when_it_stopped(data):
     assert again.as_dict() == cut.as_dict()  # no clock in it: the same search, the same counterexample
 
 
+def test_the_block_pass_zeroes_what_the_failure_does_not_need_in_few_evaluations():
+    """Of 2 arrays of 32 entries the failure needs entry 17 alone: halving the refused blocks
+    finds it in 12 evaluations (the 2 arrays, then halves of the refused ones down to the entry),
+    where entry by entry takes 64."""
+    from verify.engine.shrink import _zero_blocks
+
+    slots = [("a", i) for i in range(32)] + [("b", i) for i in range(32)]
+    tried = []
+
+    def fails(c):
+        tried.append(c)
+        return c[17] != 0
+
+    out = _zero_blocks(slots, [3] * 64, fails, limit=100)
+    assert [j for j, c in enumerate(out) if c != 0] == [17]
+    assert len(tried) == 12  # b; a; a's halves; ... down to entries 16 and 17
+    assert _zero_blocks(slots, [3] * 64, fails, limit=5) != out  # the budget bounds it
+
+
+def test_a_failure_that_needs_one_entry_is_shrunk_to_it():
+    """sum(v) <= 1 fails on every draw of v in [0.5, 2)^12, and one entry of 2 suffices: the witness
+    keeps one non-zero entry, the others zeroed by the block pass (it says how many)."""
+    from verify import at_most
+
+    thm = _toy("user.sum-below-one", lambda s, x: at_most(xp.sum(x["v"]), 1.0, 1.0),
+               lambda rng, s: {"v": rng.uniform(6 * s.n, 0.5, 2.0)}, tol=Tolerance(0.0, 1e-12, "a sum of 12 terms"))
+    cx = search(thm, budget=SMALL, seed=0).counterexample
+    assert cx.ratio > 1.0 and float(np.sum(cx.instance["v"])) > 1.0
+    assert cx.shrink["nonzero_entries_after"] <= 1 < cx.shrink["nonzero_entries_before"]
+    assert cx.shrink["zeroed_in_blocks"] >= cx.shrink["nonzero_entries_before"] - 1
+
+
 # ---------------------------------------------------------------- the guided climb
 
 

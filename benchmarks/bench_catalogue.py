@@ -5,8 +5,9 @@ Two measurements, in one run:
 * **in process** (``--mode phases``, the default): each theorem's module is imported (start-up),
   then run as ``verify run`` runs it (every face, the default budget). The time is split into
   module import, SymPy (checking the derivations), the cross-check of claim against property,
-  the exact face (z3), tracing and lowering JAX programs, XLA compilation, shrinking, and the
-  rest, which is executing the batches and bookkeeping. JAX reports its own compile phases
+  the exact face (z3), tracing and lowering JAX programs, XLA compilation, loading compiled
+  programs from disk (or writing them there, cold), shrinking, and the rest, which is executing
+  the batches and bookkeeping. JAX reports its own compile phases
   (``jax.monitoring``); the engine's phases are timed by wrapping the functions the runner calls.
 * **the command** (``--mode command``): ``verify run`` over the whole catalogue as a user runs it,
   with an empty XLA cache (cold) and again with the cache it filled (warm).
@@ -41,7 +42,7 @@ GOALS = {"run_warm_s": 60, "run_cold_s": 180, "check_warm_s": 2.0, "help_s": 1.0
 #: the issue's default budget: at least this many instances meeting the assumptions per claim
 MIN_INSTANCES = 100_000
 
-PHASES = ("import", "sympy", "crosscheck", "exact", "trace", "lower", "xla", "shrink", "rest")
+PHASES = ("import", "sympy", "crosscheck", "exact", "trace", "lower", "xla", "load", "shrink", "rest")
 
 
 class Clock:
@@ -90,7 +91,7 @@ def phases(ids: list[str], faces: tuple[str, ...]) -> None:
 
     t0 = time.perf_counter()
     from verify import index
-    from verify.engine import runner, search
+    from verify.engine import programs, runner, search
     from verify.engine.search import Budget
     startup = time.perf_counter() - t0
 
@@ -100,7 +101,8 @@ def phases(ids: list[str], faces: tuple[str, ...]) -> None:
     clock = Clock()
     jax.monitoring.register_event_duration_secs_listener(clock.jax_event)
     undo = [wrap(clock, runner, "check_derivation", "sympy"), wrap(clock, runner, "crosscheck", "crosscheck"),
-            wrap(clock, runner, "decide_claim", "exact"), wrap(clock, search, "minimise", "shrink")]
+            wrap(clock, runner, "decide_claim", "exact"), wrap(clock, search, "minimise", "shrink"),
+            wrap(clock, programs, "_load_or_compile", "load")]
     table = []
     try:
         from verify.registry import get

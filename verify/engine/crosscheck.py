@@ -294,9 +294,8 @@ def _compile_node(e: Any) -> Node:  # noqa: C901 - one case per kind of node, in
     if isinstance(e, sp.Sum):
         (k, lo, hi), *rest = e.limits
         inner = _compile(sp.Sum(e.function, *rest) if rest else e.function)
-        lo_, hi_ = _compile(lo), _compile(hi)
-        return _counted(lambda ev, env: sum(inner(ev, env | {k: v})
-                                            for v in range(int(lo_(ev, env)), int(hi_(ev, env)) + 1)))
+        span = _span(lo, hi)
+        return _counted(lambda ev, env: sum(inner(ev, env | {k: v}) for v in span(ev, env)))
     if isinstance(e, (MaxOver, MinOver)):
         return _extremum(e)
     for fn, np_fn in ((sp.exp, np.exp), (sp.log, np.log), (sp.tanh, np.tanh), (sp.sin, np.sin), (sp.cos, np.cos)):
@@ -363,16 +362,15 @@ def _extremum(e: Any) -> Node:
         if len(d) == 2:
             domains.append((var, [_compile(v) for v in sorted(d[1], key=sp.default_sort_key)], None))
         else:
-            domains.append((var, None, (_compile(d[1]), _compile(d[2]))))
+            domains.append((var, None, _span(d[1], d[2])))
     function = _compile(e.function)
     terms = _terms(e.function)
 
     def extremum(ev: Evaluator, env: dict) -> Any:
         ev.tick()
         scalars, bases = [], []
-        for var, finite, bounds in domains:
-            values = ([v(ev, env) for v in finite] if finite is not None else
-                      list(range(int(bounds[0](ev, env)), int(bounds[1](ev, env)) + 1)))
+        for var, finite, span in domains:
+            values = [v(ev, env) for v in finite] if finite is not None else list(span(ev, env))
             (bases if isinstance(var, sp.IndexedBase) else scalars).append((var, values))
 
         def over_bases(env_: dict[Any, Any], node: Node = function, read: set | None = None) -> float:
@@ -416,9 +414,15 @@ def _terms(f: Any) -> Callable[[Evaluator, dict], list[tuple[Node, dict]]] | Non
         (k, lo, hi), *rest = f.limits
         inner = sp.Sum(f.function, *rest) if rest else f.function
         body = _terms(inner) or _leaf(_compile(inner))
-        lo_, hi_ = _compile(lo), _compile(hi)
-        return lambda ev, env: [t for v in range(int(lo_(ev, env)), int(hi_(ev, env)) + 1) for t in body(ev, env | {k: v})]
+        span = _span(lo, hi)
+        return lambda ev, env: [t for v in span(ev, env) for t in body(ev, env | {k: v})]
     return None
+
+
+def _span(lo: Any, hi: Any) -> Callable[[Evaluator, dict], range]:
+    """The integers lo..hi of a limit (both ends included), its bounds evaluated in the environment."""
+    lo_, hi_ = _compile(lo), _compile(hi)
+    return lambda ev, env: range(int(lo_(ev, env)), int(hi_(ev, env)) + 1)
 
 
 def _leaf(node: Node) -> Callable[[Evaluator, dict], list[tuple[Node, dict]]]:
@@ -436,11 +440,12 @@ def _separately(ev: Evaluator, env: dict, terms: Callable[[Evaluator, dict], lis
         parts = terms(ev, env)
     except _Need:  # a range that reads an optimised entry
         return None
-    total, seen = 0.0, set()
+    total, seen, recorded = 0.0, set(), len(ev.assumption_breaks)
     for node, env_ in parts:
         read: set = set()
         value = over_bases(env_, node, read)
         if read & seen:
+            del ev.assumption_breaks[recorded:]  # the joint enumeration records them again, in its order
             return None
         seen |= read
         total = total + value

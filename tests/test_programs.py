@@ -47,10 +47,28 @@ def test_a_warm_run_loads_every_program_and_certifies_the_same(tmp_path, monkeyp
     warm, used = _run(thm, tmp_path, monkeypatch)
     assert used.get("compiled", 0) == 0 and used.get("loaded", 0) == made["compiled"], used
     checked = len(thm.derivations) + sum(m.derivation is not None for m in thm.mutants)
-    assert checked and used.get("results loaded", 0) == checked, used  # SymPy's checks, read back
+    # SymPy's checks and the cross-checks of each checked claim with its property, read back
+    assert checked and used.get("results loaded", 0) == 2 * checked, used
     assert warm == cold and cold["ok"]
     off, _ = _run(thm, "off", monkeypatch)  # no cache at all: the same certificate
     assert off == cold
+
+
+def test_a_warm_run_reads_the_cross_checks_back_and_a_new_seed_compares_anew(tmp_path, monkeypatch):
+    from verify.engine import runner
+
+    thm = get("patel2016.switch-relu")
+    cold, _ = _run(thm, tmp_path, monkeypatch)
+    real = runner.crosscheck
+    monkeypatch.setattr(runner, "crosscheck", lambda *a, **k: pytest.fail("a kept cross-check was compared anew"))
+    warm, _ = _run(thm, tmp_path, monkeypatch)
+    assert warm == cold
+    assert [c["crosscheck"]["status"] for c in cold["symbolic"]["claims"]] == ["agrees"] * len(thm.derivations)
+    calls = []
+    monkeypatch.setattr(runner, "crosscheck", lambda *a, **k: calls.append(k["seed"]) or real(*a, **k))
+    monkeypatch.setenv("DLVERIFY_XLA_CACHE", str(tmp_path))
+    run_theorem(thm, budget=TINY, seed=4)  # another seed: other instances, so compared anew
+    assert len(calls) == len(thm.derivations) + sum(m.derivation is not None for m in thm.mutants)
 
 
 def test_a_damaged_program_file_is_compiled_anew(tmp_path, monkeypatch):
@@ -113,7 +131,8 @@ def test_a_warm_run_reads_back_what_z3_decided(tmp_path, monkeypatch):
     assert any(d and d["status"] == "decided" and d["sizes"] for d in decided), decided
     warm, used = _run(thm, tmp_path, monkeypatch, faces)
     checked = len(thm.derivations) + sum(m.derivation is not None for m in thm.mutants)
-    assert used.get("results loaded", 0) == checked + len(thm.derivations), used  # SymPy's checks and z3's
+    # SymPy's checks, the cross-checks and z3's decisions
+    assert used.get("results loaded", 0) == 2 * checked + len(thm.derivations), used
     assert warm == cold
 
 

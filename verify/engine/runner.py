@@ -63,6 +63,18 @@ def _decided(theorem: Theorem, k: int, derivation: Any, structures: list[Any]) -
     return programs.kept(name, lambda: decide_claim(derivation, structures))
 
 
+def _crosschecked(theorem: Theorem, role: str, derivation: Any, scope: Scope, *, structures: list[Any], seed: int,
+                  store: BatchStore, prop: Any = None) -> CrossCheck:
+    """:func:`~verify.engine.crosscheck.crosscheck`, kept on disk for a catalogue theorem under
+    everything it reads: the sources (which fix the claim, the property and the scope's rules),
+    the derivation's role, the scope, the seed, the batch size and the structures compared (those
+    the search drew, fixed by the same). A warm run reads what the very same comparison found."""
+    name = programs.theorem_name(
+        theorem, f"crosscheck:{role}:{scope!r}:{seed}:{store.batch}:{[dict(s) for s in structures]!r}")
+    return programs.kept(name, lambda: crosscheck(theorem, derivation, scope, prop=prop, structures=structures,
+                                                  seed=seed, store=store))
+
+
 def derive_seed(seed: int, *parts: str) -> int:
     """An independent, reproducible 32-bit seed for one search of one run."""
     h = hashlib.sha256(":".join([str(seed), *parts]).encode()).digest()
@@ -380,8 +392,9 @@ def run_theorem(
         if report.symbolic is not None:
             structures = [r["structure"] for r in report.numeric.structures] if report.numeric else []
             for k, (d, c) in enumerate(zip(theorem.derivations, report.symbolic.claims)):
-                c.crosscheck = crosscheck(theorem, d, _witness_scope(c.symbolic), structures=structures,
-                                          seed=derive_seed(seed, theorem.id, f"crosscheck:{k}"), store=store)
+                c.crosscheck = _crosschecked(theorem, f"derivation:{k}", d, _witness_scope(c.symbolic),
+                                             structures=structures,
+                                             seed=derive_seed(seed, theorem.id, f"crosscheck:{k}"), store=store)
                 c.symbolic.scope = narrowed(c.symbolic.scope, d, c.crosscheck)
                 if "exact" in faces and c.crosscheck.status == "agrees":  # only then is it the statement tested
                     c.decided = _decided(theorem, k, d, structures)
@@ -394,9 +407,9 @@ def run_theorem(
                 sym = cc = None
                 if m.derivation is not None:
                     sym = _checked(theorem, f"mutant:{m.name}", m.derivation)
-                    cc = crosscheck(theorem, m.derivation, _witness_scope(sym), prop=m.property,
-                                    structures=[r["structure"] for r in res.structures],
-                                    seed=derive_seed(seed, theorem.id, f"crosscheck:{m.name}"), store=store)
+                    cc = _crosschecked(theorem, f"mutant:{m.name}", m.derivation, _witness_scope(sym), prop=m.property,
+                                       structures=[r["structure"] for r in res.structures],
+                                       seed=derive_seed(seed, theorem.id, f"crosscheck:{m.name}"), store=store)
                 report.mutants.append(MutantResult(m.name, m.description, res, sym, cc))
         if "ablate" in faces and theorem.expect == "true":
             for a in theorem.assumptions:

@@ -338,7 +338,7 @@ def test_a_corrupt_counterexample_is_refused_naming_the_field(capfd, good, tmp_p
 
 @pytest.mark.parametrize("body, field", [
     (b"[1, 2]", "field (top level): expected an object, got a list"),
-    (b'{"format": "dlverify-certificate/3", "theorem": {"id": "user.relu-odd-part"}}', "field theorem.title: missing"),
+    (b'{"format": "dlverify-certificate/4", "theorem": {"id": "user.relu-odd-part"}}', "field theorem.title: missing"),
     (None, "not strict JSON"),  # truncated
 ])
 def test_a_corrupt_certificate_is_named_by_cite_report_and_graph(capfd, good, tmp_path, body, field):

@@ -48,17 +48,21 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _positive(name: str, upper: int):
+def _positive(name: str, upper: int, lower: int = 1):
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
-        if not 1 <= value <= upper:
-            raise argparse.ArgumentTypeError(f"{name} must be between 1 and {upper}, got {value}")
+        if not lower <= value <= upper:
+            raise argparse.ArgumentTypeError(f"{name} must be between {lower} and {upper}, got {value}")
         return value
 
     return parse
+
+
+def _count(name: str, upper: int):
+    return _positive(name, upper, lower=0)
 
 
 def _seed(text: str) -> int:
@@ -94,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instances per batch, checked in one jit(vmap) call (default 512)")
     g.add_argument("--budget", type=_positive("budget", 10**9), default=None,
                    help="total instances per search; sets --examples from --batch")
+    g.add_argument("--meeting", type=_count("meeting", 10**9), default=None,
+                   help="when nothing failed, a claim's search draws further batches over the structures where its "
+                        "assumptions held until this many instances met them, within 256 batches and 2.5e9 of XLA's estimate of their work (default 100,000 "
+                        "unless --examples or --budget is given; 0: none)")
     g.add_argument("--jobs", type=_positive("jobs", 1024), default=None,
                    help="theorems checked at once, in worker processes (default: one per CPU core; 1 for one "
                         "theorem); the results do not depend on it")
@@ -196,7 +204,7 @@ def _budget(args: argparse.Namespace):
             raise UsageError("give --budget or --examples, not both")
         examples = max(1, -(-args.budget // batch))
         batch = min(batch, args.budget)
-    return Budget(examples=examples, batch=batch)
+    return Budget(examples=examples, batch=batch, meeting=args.meeting)
 
 
 def _fail(message: str) -> int:

@@ -198,7 +198,14 @@ def fused_evaluator(props: tuple[Any, ...], sample: Any, assumptions: tuple[Assu
             out = programs.run(given_name, on, s, xs)
         return {k: np.asarray(v) for k, v in out.items()}
 
+    @in_float64
+    def cost(s: Structure, pools: Any) -> float | None:
+        """XLA's estimate of the work of one batch (:func:`verify.engine.programs.cost`)."""
+        with backend("jax"):
+            return programs.cost(name, run, s, pools)
+
     call.on_instances = on_instances
+    call.cost = cost
     return call
 
 

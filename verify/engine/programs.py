@@ -201,6 +201,10 @@ def _shapes(args: Iterable[Any]) -> tuple:
 def run(name: str | None, fn: Callable[..., Any], static: Any, *args: Any) -> Any:
     """``fn(static, *args)``, compiled for ``static`` and the shapes of ``args``: from memory, from
     disk (when ``name`` names the program and ``static`` is plain), or compiled now."""
+    return _program(name, fn, static, args)(*args)
+
+
+def _program(name: str | None, fn: Callable[..., Any], static: Any, args: tuple) -> Any:
     key = (fn, static, _shapes(args))
     with _lock:
         program = _memory.get(key)
@@ -212,7 +216,22 @@ def run(name: str | None, fn: Callable[..., Any], static: Any, *args: Any) -> An
             _memory[key] = program
             while len(_memory) > MAX_PROGRAMS:
                 _memory.popitem(last=False)
-    return program(*args)
+    return program
+
+
+def cost(name: str | None, fn: Callable[..., Any], static: Any, *args: Any) -> float | None:
+    """XLA's estimate of the work of one call of the program :func:`run` runs for these
+    arguments: floating-point operations plus bytes accessed (the same on a cold and a warm
+    cache: the estimate is the compiled program's). None when XLA gives none."""
+    try:
+        analysis = _program(name, fn, static, args).cost_analysis()
+    except Exception:  # noqa: BLE001 - no estimate on this backend
+        return None
+    if isinstance(analysis, (list, tuple)):
+        analysis = analysis[0] if analysis else None
+    if not analysis or "flops" not in analysis:
+        return None
+    return float(analysis["flops"]) + float(analysis.get("bytes accessed", 0.0))
 
 
 def _file(name: str, static: Any, shapes: tuple, suffix: str = ".bin") -> Path | None:

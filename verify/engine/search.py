@@ -15,6 +15,11 @@ phases); a failing one is the counterexample. Then it spends its budget of batch
 3. **Guided**: if nothing failed, a cross-entropy climb over the sampler's uniforms, from the
    instances closest to failing (highest ``|r| / tolerance``), within the enforced assumptions:
    rare violations the random batches pass by.
+4. **Top-up** (a claim's search, when nothing failed): further batches over the structures where
+   the assumptions held, in turn, until ``Budget.meeting`` instances met them (100,000 for a
+   budget sized to the theorem), at most ``Budget.topup_batches`` and ``Budget.topup_work`` (XLA's
+   estimate of the batches' work, so a heavy claim gets fewer): the batches above are sized to
+   cover the small scope, not to test the claim on many instances.
 
 A failing instance is then shrunk value by value and judged in float64 and at 50 digits (see
 :mod:`verify.engine.shrink`). Every batch of every phase depends on ``seed``.
@@ -74,6 +79,14 @@ class Budget:
     shrink_examples: int = 200
     shrink_batches: int = 64
     guided: float = 0.2
+    #: instances meeting the assumptions that a claim's search reaches when nothing failed, by
+    #: further batches over the structures where they were met (``topup_batches`` at most);
+    #: None: :data:`MEETING_TARGET` for a search sized to the theorem (``examples`` None), else 0
+    meeting: int | None = None
+    topup_batches: int = 256
+    #: the most work the top-up may spend, in XLA's estimate of its batches (floating-point
+    #: operations plus bytes accessed): a claim whose batch is heavy gets fewer top-up batches
+    topup_work: float = 2.5e9
 
     def __post_init__(self) -> None:
         if (self.examples is not None and self.examples < 1) or self.batch < 1:
@@ -82,12 +95,15 @@ class Budget:
             raise TheoremError("budget: shrink budgets must be non-negative")
         if not 0.0 <= self.guided < 1.0:
             raise TheoremError("budget: guided is a fraction in [0, 1)")
+        if (self.meeting is not None and self.meeting < 0) or self.topup_batches < 0 or not self.topup_work >= 0:
+            raise TheoremError("budget: meeting, topup_batches and topup_work must be non-negative")
 
     def resolved(self, scope: int) -> Budget:
-        """This budget with ``examples`` made explicit for a small scope of ``scope`` structures."""
-        if self.examples is not None:
-            return self
-        return replace(self, examples=max(MIN_EXAMPLES, scope + max(4, scope // 4)))
+        """This budget with ``examples`` and ``meeting`` made explicit for a small scope of
+        ``scope`` structures."""
+        meeting = self.meeting if self.meeting is not None else MEETING_TARGET if self.examples is None else 0
+        examples = self.examples if self.examples is not None else max(MIN_EXAMPLES, scope + max(4, scope // 4))
+        return replace(self, examples=examples, meeting=meeting)
 
     @property
     def instances(self) -> int:
@@ -102,11 +118,17 @@ class Budget:
     def as_dict(self) -> dict[str, Any]:
         return {"examples": self.examples, "batch": self.batch, "instances": self.instances,
                 "shrink_batches": self.shrink_batches, "shrink_examples": self.shrink_examples,
-                "guided": self.guided}
+                "guided": self.guided, "meeting": self.meeting, "topup_batches": self.topup_batches,
+                "topup_work": self.topup_work}
 
 
 #: the fewest batches an automatically sized search spends
 MIN_EXAMPLES = 10
+
+#: instances meeting its assumptions that the search of a claim reaches by default (see
+#: :attr:`Budget.meeting`): the batches of the budget are sized to cover the small scope, and a
+#: claim whose assumptions hold on few of them would otherwise be tested on a few thousand
+MEETING_TARGET = 100_000
 
 
 def mix(seed: int, *parts: Any) -> int:
@@ -165,6 +187,13 @@ class BatchStore:
             self.evaluated += 1
         return hit
 
+    def cost(self, s: Structure, pools: Any) -> float | None:
+        """XLA's estimate of the work of one batch at ``s`` (None when it gives none)."""
+        try:
+            return self._fused.cost(s, pools)
+        except Exception:  # noqa: BLE001 - the fused program breaks here: no estimate
+            return None
+
     def evaluate(self, s: Structure, pools: Any) -> dict[str, Any]:
         try:
             return self._fused(s, pools)
@@ -221,6 +250,9 @@ class SearchResult:
     coverage: dict[str, Any] = field(default_factory=dict)
     #: the guided climb: batches spent, the largest |r| / tolerance before and after, what it found
     guided: dict[str, Any] = field(default_factory=dict)
+    #: the top-up of a claim's search to ``Budget.meeting`` instances meeting the assumptions:
+    #: the target, the batches spent, whether it was reached (empty when it did not run)
+    topup: dict[str, Any] = field(default_factory=dict)
     #: the Hypothesis phases the search ran with (see :class:`verify.engine.settings.Conventions`)
     phases: list[str] = field(default_factory=list)
     #: the theorem's explicit examples: how many it has, how many ran, how many failed
@@ -254,6 +286,7 @@ class SearchResult:
             "structures": self.structures,
             "coverage": self.coverage,
             "guided": self.guided,
+            "topup": self.topup,
             "phases": self.phases,
             "explicit_examples": self.explicit,
             "example_database": self.database,
@@ -551,6 +584,36 @@ def search(
                          + (", failing" if guided_found else ""))
             else:  # nothing to climb from: the batches kept for the climb are random ones
                 random_phase(budget.guided_batches, 1)
+
+        # ---------------------------------------------------------------- 4. top-up
+        # a claim's search, when nothing failed, goes on over the structures where its assumptions
+        # were met, in turn, until budget.meeting instances met them (topup_batches at most)
+        if (generate and not failing and guided_found is None and variant == "claim" and drop is None
+                and result.satisfied < budget.meeting):
+            state["phase"] = "top-up"
+            rows = [Structure(r["structure"]) for r in result.structures if r["meeting_assumptions"] > 0]
+            spent, work, known = 0, 0.0, True
+            while rows and result.satisfied < budget.meeting and spent < budget.topup_batches:
+                s = rows[spent % len(rows)]
+                key = mix(seed, "top-up", s.as_json(), spent // len(rows))
+                pools = store.pools(s, key)
+                cost = store.cost(s, pools)
+                known = known and cost is not None
+                if cost is not None and work + cost > budget.topup_work:
+                    break
+                work += cost or 0.0
+                out = store.evaluate(s, pools)  # not kept: no other variant reads it
+                store.evaluated += 1
+                spent += 1
+                ok, bad, nontrivial = masks(out)
+                account(s, out, ok, bad, nontrivial)
+                if bad.any():
+                    failing.append((s, key, worst(out["ratio"][v], bad)))
+                    break
+            result.topup = {"target": budget.meeting, "batches": spent, "reached": result.satisfied >= budget.meeting,
+                            "work": work if known else None}
+            conv.say(f"{label}: top-up: {spent} batches, {result.satisfied:,} instances meeting the assumptions "
+                     f"(target {budget.meeting:,})" + (", failing" if failing else ""))
     except Exception as exc:  # noqa: BLE001 - a user's property or sampler broke
         result.verdict, result.note = "error", stable_text(f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
         result.seconds = time.perf_counter() - t0

@@ -21,9 +21,9 @@ from verify.errors import VerifyError
 from verify.records.io import Fields, RecordError, number, read_json, safe_name, write_json
 from verify.spec import ID_PATTERN, MAX_ID_LENGTH
 
-FORMAT = "dlverify-certificate/3"
+FORMAT = "dlverify-certificate/4"
 #: /2 counted exact zeros and 1 <= |r|/tol < 10 under one histogram key, "0"
-OLDER_FORMATS = ("dlverify-certificate/1", "dlverify-certificate/2")
+OLDER_FORMATS = ("dlverify-certificate/1", "dlverify-certificate/2", "dlverify-certificate/3")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 DEFAULT_DIR = ".dlverify/certificates"
 _LIBRARIES = ("dlverify", "jax", "jaxlib", "numpy", "sympy", "hypothesis", "mpmath", "scipy")

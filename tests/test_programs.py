@@ -29,12 +29,12 @@ def _fill_the_cache(monkeypatch):
     monkeypatch.setattr(programs, "REUSE_XLA_CACHE", False)
 
 
-def _run(theorem, cache, monkeypatch, faces=DEFAULT_FACES):
+def _run(theorem, cache, monkeypatch, faces=DEFAULT_FACES, budget=TINY):
     monkeypatch.setenv("DLVERIFY_XLA_CACHE", str(cache))
     release_compiled()
     programs.release()  # nothing in memory: every program comes from disk or is compiled now
     before = dict(programs.stats)
-    cert = run_theorem(theorem, budget=TINY, seed=3, faces=faces).certificate()
+    cert = run_theorem(theorem, budget=budget, seed=3, faces=faces).certificate()
     return _timeless(cert), {k: programs.stats[k] - before.get(k, 0) for k in programs.stats}
 
 
@@ -69,6 +69,18 @@ def test_a_warm_run_reads_the_cross_checks_back_and_a_new_seed_compares_anew(tmp
     monkeypatch.setenv("DLVERIFY_XLA_CACHE", str(tmp_path))
     run_theorem(thm, budget=TINY, seed=4)  # another seed: other instances, so compared anew
     assert len(calls) == len(thm.derivations) + sum(m.derivation is not None for m in thm.mutants)
+
+
+def test_the_top_up_stops_at_the_same_batch_on_a_cold_and_a_warm_cache(tmp_path, monkeypatch):
+    """The top-up's work is XLA's estimate of the compiled program: the same read back from disk."""
+    budget = Budget(examples=4, batch=64, meeting=10**6, topup_work=4e6)
+    thm = get("patel2016.switch-relu")
+    cold, _ = _run(thm, tmp_path, monkeypatch, faces=("numeric",), budget=budget)
+    warm, used = _run(thm, tmp_path, monkeypatch, faces=("numeric",), budget=budget)
+    assert used.get("compiled", 0) == 0
+    topup = cold["numeric"]["topup"]
+    assert 0 < topup["batches"] < 256 and not topup["reached"] and topup["work"] <= 4e6  # the work bound stopped it
+    assert warm == cold
 
 
 def test_a_damaged_program_file_is_compiled_anew(tmp_path, monkeypatch):

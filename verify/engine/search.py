@@ -251,7 +251,8 @@ class SearchResult:
     #: the guided climb: batches spent, the largest |r| / tolerance before and after, what it found
     guided: dict[str, Any] = field(default_factory=dict)
     #: the top-up of a claim's search to ``Budget.meeting`` instances meeting the assumptions:
-    #: the target, the batches spent, whether it was reached (empty when it did not run)
+    #: the target, the batches spent, whether it was reached, XLA's estimate of their work
+    #: (empty when it did not run)
     topup: dict[str, Any] = field(default_factory=dict)
     #: the Hypothesis phases the search ran with (see :class:`verify.engine.settings.Conventions`)
     phases: list[str] = field(default_factory=list)
@@ -587,7 +588,8 @@ def search(
 
         # ---------------------------------------------------------------- 4. top-up
         # a claim's search, when nothing failed, goes on over the structures where its assumptions
-        # were met, in turn, until budget.meeting instances met them (topup_batches at most)
+        # were met, in turn, until budget.meeting instances met them (within topup_batches and
+        # topup_work)
         if (generate and not failing and guided_found is None and variant == "claim" and drop is None
                 and result.satisfied < budget.meeting):
             state["phase"] = "top-up"

@@ -593,29 +593,11 @@ def search(
         if (generate and not failing and guided_found is None and variant == "claim" and drop is None
                 and result.satisfied < budget.meeting):
             state["phase"] = "top-up"
-            rows = [Structure(r["structure"]) for r in result.structures if r["meeting_assumptions"] > 0]
-            spent, work, known = 0, 0.0, True
-            while rows and result.satisfied < budget.meeting and spent < budget.topup_batches:
-                s = rows[spent % len(rows)]
-                key = mix(seed, "top-up", s.as_json(), spent // len(rows))
-                pools = store.pools(s, key)
-                cost = store.cost(s, pools)
-                known = known and cost is not None
-                if cost is not None and work + cost > budget.topup_work:
-                    break
-                work += cost or 0.0
-                out = store.evaluate(s, pools)  # not kept: no other variant reads it
-                store.evaluated += 1
-                spent += 1
-                ok, bad, nontrivial = masks(out)
-                account(s, out, ok, bad, nontrivial)
-                if bad.any():
-                    failing.append((s, key, worst(out["ratio"][v], bad)))
-                    break
-            result.topup = {"target": budget.meeting, "batches": spent, "reached": result.satisfied >= budget.meeting,
-                            "work": work if known else None}
-            conv.say(f"{label}: top-up: {spent} batches, {result.satisfied:,} instances meeting the assumptions "
-                     f"(target {budget.meeting:,})" + (", failing" if failing else ""))
+            found = _topup(store, result, budget, seed, masks, account, lambda out, bad: worst(out["ratio"][v], bad))
+            if found is not None:
+                failing.append(found)
+            conv.say(f"{label}: top-up: {result.topup['batches']} batches, {result.satisfied:,} instances meeting the "
+                     f"assumptions (target {budget.meeting:,})" + (", failing" if found else ""))
     except Exception as exc:  # noqa: BLE001 - a user's property or sampler broke
         result.verdict, result.note = "error", stable_text(f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
         result.seconds = time.perf_counter() - t0
@@ -693,6 +675,36 @@ def judge(result: SearchResult, theorem: Theorem, variant: str, drop: str | None
 
 #: the guided climb: a population of the batch size, this fraction kept as elites each generation
 ELITE = 0.1
+
+
+def _topup(store: BatchStore, result: SearchResult, budget: Budget, seed: int, masks: Any, account: Any,
+           worst: Any) -> tuple[Structure, int, int] | None:
+    """Further batches over the structures where the claim's assumptions were met, in turn, until
+    ``budget.meeting`` instances met them, within ``budget.topup_batches`` batches and
+    ``budget.topup_work`` of XLA's estimate of their work; records ``result.topup``. Returns the
+    failing batch (structure, key, index of its worst instance) if one fails."""
+    rows = [Structure(r["structure"]) for r in result.structures if r["meeting_assumptions"] > 0]
+    spent, work, known, found = 0, 0.0, True, None
+    while rows and result.satisfied < budget.meeting and spent < budget.topup_batches:
+        s = rows[spent % len(rows)]
+        key = mix(seed, "top-up", s.as_json(), spent // len(rows))
+        pools = store.pools(s, key)
+        cost = store.cost(s, pools)
+        known = known and cost is not None
+        if cost is not None and work + cost > budget.topup_work:
+            break
+        work += cost or 0.0
+        out = store.evaluate(s, pools)  # not kept: no other variant reads it
+        store.evaluated += 1
+        spent += 1
+        ok, bad, nontrivial = masks(out)
+        account(s, out, ok, bad, nontrivial)
+        if bad.any():
+            found = (s, key, worst(out, bad))
+            break
+    result.topup = {"target": budget.meeting, "batches": spent, "reached": result.satisfied >= budget.meeting,
+                    "work": work if known else None}
+    return found
 
 
 def _guided(theorem: Theorem, store: BatchStore, v: int, result: SearchResult, masks: Any, budget: Budget,

@@ -116,10 +116,15 @@ def test_shared_global_shift_is_refuted_and_the_model_certifies():
     assert cert.status == "certified" and cert.method == B.METHOD_EXACT, cert
 
 
+#: resource units (z3's rlimit) for the hardest decisions below, which take 9 to 26 million: bounded
+#: by z3's own step count, not by the clock, so that a busy machine cannot make them time out
+HARD = 80_000_000
+
+
 @needs_z3
 def test_signed_layer_with_overlapping_shared_switches_is_refuted():
     claim, premises = C.signed_render_layer(3, 2, 1)
-    d = decide(claim, premises, timeout_s=60.0)
+    d = decide(claim, premises, timeout_s=900.0, rlimit=HARD)
     assert d.status == "counterexample", d
     assert _falsified(d, claim, premises)
     # the middle window has a negative weight and shares a switch with each neighbour
@@ -129,7 +134,7 @@ def test_signed_layer_with_overlapping_shared_switches_is_refuted():
 @needs_z3
 @pytest.mark.parametrize("K,P", [(2, 2), (2, 3), (3, 1)])
 def test_signed_layer_without_overlap_is_valid(K, P):
-    assert decide(*C.signed_render_layer(K, P, P), timeout_s=60.0).status == "valid"
+    assert decide(*C.signed_render_layer(K, P, P), timeout_s=900.0, rlimit=HARD).status == "valid"
 
 
 @needs_z3
@@ -238,6 +243,27 @@ def test_vacuous_premises_timeouts_and_sizes():
     assert d.status == "timeout" and d.model is None and d.seconds < 30
     out = decide_sizes(lambda n: C.switch_relu(n), [1, 2, 3], timeout_s=LIMIT)
     assert list(out) == [1, 2, 3] and all(v.status == "valid" for v in out.values())
+
+
+@needs_z3
+def test_a_resource_limit_decides_the_same_whatever_the_clock():
+    claim, premises = C.signed_render_layer(2, 3, 3)  # valid; z3 needs about 26 million units
+    short = [decide(claim, premises, timeout_s=900.0, rlimit=2_000_000) for _ in range(2)]
+    assert all(d.status == "timeout" and "2,000,000 z3 resource units" in d.reason for d in short), short
+    assert decide(claim, premises, timeout_s=900.0, rlimit=HARD).status == "valid"
+    out = decide_sizes(lambda n: C.switch_relu(n), [1, 2], timeout_s=900.0, rlimit=HARD)
+    assert all(v.status == "valid" for v in out.values())
+
+
+@needs_z3
+def test_the_exact_face_is_bounded_by_resource_units(monkeypatch):
+    from verify.engine import decided
+
+    structures = [{"D": D_} for D_ in (1, 2, 3)]
+    full = decided.decide_claim(drmm_layer.switch_relu.derivations[0], structures)
+    monkeypatch.setattr(decided, "PER_SIZE_RLIMIT", 2_000)  # far too few units for the larger sizes
+    cut = decided.decide_claim(drmm_layer.switch_relu.derivations[0], structures)
+    assert len(cut.sizes) < len(full.sizes) and "z3 resource units" in cut.note, (full, cut)
 
 
 # ============================================================================ certify: rationals and balls

@@ -4,7 +4,7 @@ A claim is an explicit SymPy relation (or a Boolean combination of relations) ov
 symbols and indexed atoms with integer indices (``z[0]``), built from ``+``, ``-``, ``*``,
 rational constants, non-negative integer powers, ``Max``, ``Min``, ``Abs``, ``sign``,
 ``Heaviside`` and ``Piecewise``. :func:`decide` translates the *negated* claim together with the
-premises and asks z3 (non-linear real arithmetic allowed) within a time limit:
+premises and asks z3 (non-linear real arithmetic allowed) within its limits:
 
 * unsat: the claim is ``valid`` for every real value of its atoms that meets the premises;
 * sat: a ``counterexample``, as exact rationals for every atom, re-checked here by exact SymPy
@@ -27,9 +27,15 @@ Symbol assumptions become premises: ``positive``, ``nonnegative``, ``negative``,
 non-real is ``unsupported``.
 
 A ``valid`` answer whose premises are themselves unsatisfiable says so in ``reason``
-("vacuous: ..."). The time limit covers the whole call; the solver gets two encodings of the
-claim in turn (see ``_ENCODINGS``), each with an equal share of the time still left. z3 does not
-always stop exactly at its limit: a timed-out call may run somewhat past ``timeout_s``.
+("vacuous: ..."). The solver gets two encodings of the claim in turn (see ``_ENCODINGS``).
+
+Two limits bound a call. ``rlimit``, when given, is a number of z3's resource units (its
+``rlimit``: a count of the solver's own steps), split equally between the encodings: what it
+decides within them is the same on every machine and under any load, so a result kept or
+compared across runs does not depend on how busy the machine was. ``timeout_s`` is wall-clock and
+covers the whole call, each encoding getting an equal share of the time still left; with an
+``rlimit`` it is only a safety net. z3 does not always stop exactly at its limit: a timed-out call
+may run somewhat past ``timeout_s``.
 """
 
 from __future__ import annotations
@@ -58,7 +64,8 @@ class Decision:
 
     ``status`` is ``"valid"``, ``"counterexample"``, ``"unknown"``, ``"timeout"``,
     ``"unsupported"`` or ``"skipped"``; ``model`` (atom name -> exact value) is set only for a
-    counterexample, and has been re-checked by exact substitution.
+    counterexample, and has been re-checked by exact substitution. ``units``: z3's resource units
+    the call spent (its ``rlimit`` count: the same on every machine for the same claim and solver).
     """
 
     status: str
@@ -66,6 +73,7 @@ class Decision:
     solver: str
     model: dict[str, sp.Rational] | None
     reason: str = ""
+    units: int = 0
 
 
 class Unsupported(Exception):
@@ -341,15 +349,18 @@ def _recheck(claim: sp.Basic, premises: Sequence[sp.Basic], assumed: list[tuple[
     return ""
 
 
-def decide(claim: sp.Basic, premises: Sequence[sp.Basic] = (), *, timeout_s: float = 10.0) -> Decision:
-    """Decide ``premises => claim`` for every real value of the atoms (see the module docstring)."""
+def decide(claim: sp.Basic, premises: Sequence[sp.Basic] = (), *, timeout_s: float = 10.0,
+           rlimit: int | None = None) -> Decision:
+    """Decide ``premises => claim`` for every real value of the atoms within ``timeout_s`` seconds
+    and, when given, ``rlimit`` z3 resource units (see the module docstring)."""
     start = time.perf_counter()
     if z3 is None:
         return Decision("skipped", 0.0, "", None, MISSING_Z3)
     version = solver_version()
+    before = _units()
 
     def done(status: str, model: dict[str, sp.Rational] | None = None, reason: str = "") -> Decision:
-        return Decision(status, time.perf_counter() - start, version, model, reason)
+        return Decision(status, time.perf_counter() - start, version, model, reason, _units() - before)
 
     claim = sp.sympify(claim)
     premises = [sp.sympify(p) for p in premises]
@@ -364,14 +375,14 @@ def decide(claim: sp.Basic, premises: Sequence[sp.Basic] = (), *, timeout_s: flo
             return done("unsupported", reason=str(exc))
         left = timeout_s - (time.perf_counter() - start)
         share = left if attempt == len(_ENCODINGS) - 1 else left / (len(_ENCODINGS) - attempt)
-        solver = _solver(share)
+        solver = _solver(share, rlimit and max(1, rlimit // len(_ENCODINGS)))
         solver.add(*tr.defs, *given, *[c for _, _, c in assumed])
         solver.add(z3.Not(goal))
         answer = solver.check()
         if answer == z3.unsat:
             reason = ""
             if given or assumed:
-                alone = _solver(timeout_s - (time.perf_counter() - start))
+                alone = _solver(timeout_s - (time.perf_counter() - start), rlimit)
                 alone.add(*tr.defs, *given, *[c for _, _, c in assumed])
                 if alone.check() == z3.unsat:
                     reason = "vacuous: the premises alone are unsatisfiable"
@@ -391,14 +402,31 @@ def decide(claim: sp.Basic, premises: Sequence[sp.Basic] = (), *, timeout_s: flo
                     if approximated else "")
             return done("counterexample", model, note)
         whys.append(solver.reason_unknown())
-    if all(w in ("timeout", "canceled") for w in whys) or time.perf_counter() - start >= timeout_s:
+    if all(_RESOURCE in w for w in whys):
+        return done("timeout", reason=f"no answer within {rlimit:,} z3 resource units ({', '.join(whys)})")
+    if all(w in ("timeout", "canceled") or _RESOURCE in w for w in whys) or time.perf_counter() - start >= timeout_s:
         return done("timeout", reason=f"no answer within {timeout_s:g} s ({', '.join(whys)})")
     return done("unknown", reason=", ".join(whys))
 
 
-def _solver(seconds: float) -> Any:
+#: what z3's ``reason_unknown`` says when a check ran out of its ``rlimit``
+_RESOURCE = "resource limit"
+
+
+def _units() -> int:
+    """z3's resource units spent so far in this process (the default context's ``rlimit`` count,
+    read through an empty check, which spends a couple of units itself)."""
+    probe = z3.Solver()
+    probe.check()
+    stats = probe.statistics()
+    return int(stats.get_key_value("rlimit count")) if "rlimit count" in stats.keys() else 0
+
+
+def _solver(seconds: float, rlimit: int | None = None) -> Any:
     solver = z3.Solver()
     solver.set("timeout", max(1, int(seconds * 1000)))
+    if rlimit:
+        solver.set("rlimit", int(rlimit))  # counted from the start of each check
     return solver
 
 
@@ -410,11 +438,11 @@ _ENCODINGS = (False, True)
 
 
 def decide_sizes(build: Callable[[Any], tuple[sp.Basic, Sequence[sp.Basic]]], sizes: Iterable[Hashable],
-                 timeout_s: float = 10.0) -> dict[Any, Decision]:
+                 timeout_s: float = 10.0, rlimit: int | None = None) -> dict[Any, Decision]:
     """``{size: decide(*build(size))}`` for every size, each with its own time limit (none is skipped
     because an earlier one timed out). ``build(size)`` returns ``(claim, premises)``."""
     out: dict[Any, Decision] = {}
     for size in sizes:
         claim, premises = build(size)
-        out[size] = decide(claim, premises, timeout_s=timeout_s)
+        out[size] = decide(claim, premises, timeout_s=timeout_s, rlimit=rlimit)
     return out

@@ -552,3 +552,14 @@ def test_a_claim_at_one_depth_is_not_sized_from_a_structure_of_another():
     sized = {m.size["depth"]: _sizes_of(m, s) for m in _members(thm.derivations[0])}
     assert sized[2] is None and sized[3] is None
     assert sorted((str(k), v) for k, v in sized[1].items()) == [("n0", 2), ("n1", 3)]
+
+
+def test_a_line_of_the_package_is_named_the_same_wherever_it_is_installed(tmp_path, monkeypatch):
+    """A certification's reason names the property's line; for dlverify's own files (a catalogue
+    model, say) it is shown from the package, not by the installation's absolute path, so that the
+    record, and the content hash in its file name, are the same on every machine."""
+    import verify.models.linalg as linalg
+
+    monkeypatch.chdir(tmp_path)  # not inside the installation
+    assert B._shown(linalg.__file__) == "verify/models/linalg.py"
+    assert B._shown(str(tmp_path / "mine.py")) == "mine.py"  # a user's file: from where the run was started

@@ -72,6 +72,10 @@ class UnsupportedFunction(AttributeError):
 
 
 _HERE = str(Path(__file__).resolve().parent)
+#: where the ``verify`` and ``theorems`` packages lie: a line of theirs is shown from there
+#: (``verify/models/linalg.py:115``), the same wherever dlverify is installed, so that a record
+#: that names it (and the record's content hash) does not depend on the installation's path
+_PACKAGES = str(Path(__file__).resolve().parents[2])
 
 
 def _where() -> str:
@@ -80,13 +84,21 @@ def _where() -> str:
     while f is not None:
         name = f.f_code.co_filename
         if not (name.startswith(_HERE) or "/numpy/" in name.replace("\\", "/") or name == _xp_file()):
-            try:
-                shown = str(Path(name).resolve().relative_to(Path.cwd()))
-            except ValueError:
-                shown = name
-            return f"{shown}:{f.f_lineno}"
+            return f"{_shown(name)}:{f.f_lineno}"
         f = f.f_back
     return "?"
+
+
+def _shown(name: str) -> str:
+    path = Path(name).resolve()
+    for root in (Path(_PACKAGES), Path.cwd()):
+        try:
+            relative = path.relative_to(root)
+        except ValueError:
+            continue
+        if root == Path.cwd() or relative.parts[0] in ("verify", "theorems"):
+            return relative.as_posix()
+    return name
 
 
 # ============================================================================ scalars

@@ -253,6 +253,12 @@ def test_a_resource_limit_decides_the_same_whatever_the_clock():
     assert decide(claim, premises, timeout_s=900.0, rlimit=HARD).status == "valid"
     out = decide_sizes(lambda n: C.switch_relu(n), [1, 2], timeout_s=900.0, rlimit=HARD)
     assert all(v.status == "valid" for v in out.values())
+    # what a decision costs does not depend on what was decided before it in the process (the
+    # order differs with --jobs)
+    first = decide(*C.translation_maxpool(2, 3, 1), timeout_s=900.0, rlimit=HARD)
+    decide(*C.switch_relu(3), timeout_s=900.0, rlimit=HARD)
+    again = decide(*C.translation_maxpool(2, 3, 1), timeout_s=900.0, rlimit=HARD)
+    assert first.status == again.status == "valid" and first.units == again.units > 0
 
 
 @needs_z3

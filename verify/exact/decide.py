@@ -32,7 +32,9 @@ A ``valid`` answer whose premises are themselves unsatisfiable says so in ``reas
 Two limits bound a call. ``rlimit``, when given, is a number of z3's resource units (its
 ``rlimit``: a count of the solver's own steps), split equally between the encodings: what it
 decides within them is the same on every machine and under any load, so a result kept or
-compared across runs does not depend on how busy the machine was. ``timeout_s`` is wall-clock and
+compared across runs does not depend on how busy the machine was. Each call has a z3 context of
+its own, so it does not depend either on what was decided before in the process (in the shared
+default context the units a claim took differed a little after other decisions). ``timeout_s`` is wall-clock and
 covers the whole call, each encoding getting an equal share of the time still left; with an
 ``rlimit`` it is only a safety net. z3 does not always stop exactly at its limit: a timed-out call
 may run somewhat past ``timeout_s``.
@@ -101,8 +103,10 @@ class _Translator:
     (:meth:`_spread`); :func:`decide` tries both forms (see ``_ENCODINGS``).
     """
 
-    def __init__(self, spread: bool = True) -> None:
+    def __init__(self, spread: bool = True, ctx: Any = None) -> None:
         self.spread = spread
+        #: the z3 context every term is made in (:func:`decide` gives each call its own)
+        self.ctx = ctx if ctx is not None else z3.main_ctx()
         self.atoms: dict[sp.Expr, Any] = {}
         self.by_name: dict[str, sp.Expr] = {}
         self._memo: dict[sp.Basic, Any] = {}
@@ -110,12 +114,12 @@ class _Translator:
         self.defs: list[Any] = []
 
     def fresh(self, what: str) -> Any:
-        return z3.FreshReal(what)
+        return z3.FreshReal(what, ctx=self.ctx)
 
     def cases(self, what: str, cases: list[tuple[Any, Any]]) -> Any:
         """A fresh variable equal to the value of the case whose (exhaustive, exclusive) condition holds."""
         m = self.fresh(what)
-        self.defs.append(z3.Or([z3.And(cond, m == value) for cond, value in cases]))
+        self.defs.append(z3.Or(*[z3.And(cond, m == value) for cond, value in cases], self.ctx))
         return m
 
     # ------------------------------------------------------------------ atoms
@@ -132,7 +136,7 @@ class _Translator:
         name = _atom_name(e)
         if name in self.by_name:
             raise Unsupported(f"two different atoms are both named {name!r} (different assumptions?)")
-        var = z3.Real(name)
+        var = z3.Real(name, self.ctx)
         self.atoms[e] = var
         self.by_name[name] = e
         return var
@@ -148,7 +152,7 @@ class _Translator:
 
     def _term(self, e: sp.Basic) -> Any:
         if isinstance(e, sp.Rational):  # Integer, Rational, and the singletons 0, 1, -1, 1/2
-            return z3.RealVal(f"{e.p}/{e.q}")
+            return z3.RealVal(f"{e.p}/{e.q}", self.ctx)
         if isinstance(e, sp.Float):
             raise Unsupported(f"Float constant {e} (write it as a Rational)")
         if isinstance(e, (sp.Symbol, sp.Indexed)):
@@ -161,27 +165,29 @@ class _Translator:
             base, n = e.args
             if isinstance(n, sp.Integer) and n >= 0:
                 b = self.term(base)
-                return z3.Product([b] * int(n)) if n > 0 else z3.RealVal(1)
+                return z3.Product([b] * int(n)) if n > 0 else z3.RealVal(1, self.ctx)
             raise Unsupported(f"power with exponent {n} in {e} (only non-negative integer powers)")
         if isinstance(e, (sp.Max, sp.Min)):
             args = [self.term(a) for a in e.args]
             m = self.fresh(type(e).__name__.lower())
             above = isinstance(e, sp.Max)
             self.defs.extend(m >= a if above else m <= a for a in args)
-            self.defs.append(z3.Or([m == a for a in args]))
+            self.defs.append(z3.Or(*[m == a for a in args], self.ctx))
             return m
         if isinstance(e, sp.Abs):
             a = self.term(e.args[0])
             return self.cases("abs", [(a >= 0, a), (a < 0, -a)])
         if isinstance(e, sp.sign):
             a = self.term(e.args[0])
-            return self.cases("sign", [(a > 0, z3.RealVal(1)), (a < 0, z3.RealVal(-1)), (a == 0, z3.RealVal(0))])
+            one, zero = z3.RealVal(1, self.ctx), z3.RealVal(0, self.ctx)
+            return self.cases("sign", [(a > 0, one), (a < 0, -one), (a == 0, zero)])
         if isinstance(e, sp.Heaviside):
             a = self.term(e.args[0])
             h0 = e.args[1] if len(e.args) > 1 else sp.Rational(1, 2)
             if not isinstance(h0, sp.Rational):
                 raise Unsupported(f"Heaviside with a non-rational value at 0: {e}")
-            return self.cases("heaviside", [(a > 0, z3.RealVal(1)), (a < 0, z3.RealVal(0)), (a == 0, self.term(h0))])
+            one, zero = z3.RealVal(1, self.ctx), z3.RealVal(0, self.ctx)
+            return self.cases("heaviside", [(a > 0, one), (a < 0, zero), (a == 0, self.term(h0))])
         if isinstance(e, sp.Piecewise):
             pieces = list(e.args)
             if pieces[-1].cond is not sp.true:
@@ -205,9 +211,9 @@ class _Translator:
 
     def _boolean(self, e: sp.Basic) -> Any:
         if e is sp.true:
-            return z3.BoolVal(True)
+            return z3.BoolVal(True, self.ctx)
         if e is sp.false:
-            return z3.BoolVal(False)
+            return z3.BoolVal(False, self.ctx)
         if isinstance(e, sp.core.relational.Relational):
             if _is_bool(e.lhs) or _is_bool(e.rhs):
                 raise Unsupported(f"relation between Booleans: {_short(e)}")
@@ -222,9 +228,9 @@ class _Translator:
                     return op(lhs, rhs)
             raise Unsupported(f"relation {type(e).__name__}")
         if isinstance(e, sp.And):
-            return z3.And([self.boolean(a) for a in e.args])
+            return z3.And(*[self.boolean(a) for a in e.args], self.ctx)
         if isinstance(e, sp.Or):
-            return z3.Or([self.boolean(a) for a in e.args])
+            return z3.Or(*[self.boolean(a) for a in e.args], self.ctx)
         if isinstance(e, sp.Not):
             return z3.Not(self.boolean(e.args[0]))
         if isinstance(e, sp.Implies):
@@ -250,7 +256,7 @@ class _Translator:
         cmp = {sp.Lt: lambda a: a < r, sp.Le: lambda a: a <= r, sp.Gt: lambda a: a > r, sp.Ge: lambda a: a >= r}[rel]
         below = rel in (sp.Lt, sp.Le)  # Max(A) below r: all of A below; Max(A) above r: some of A above
         every = below if isinstance(lhs, sp.Max) else not below
-        return z3.And([cmp(a) for a in args]) if every else z3.Or([cmp(a) for a in args])
+        return z3.And(*[cmp(a) for a in args], self.ctx) if every else z3.Or(*[cmp(a) for a in args], self.ctx)
 
     # ------------------------------------------------------------------ assumptions
 
@@ -357,16 +363,18 @@ def decide(claim: sp.Basic, premises: Sequence[sp.Basic] = (), *, timeout_s: flo
     if z3 is None:
         return Decision("skipped", 0.0, "", None, MISSING_Z3)
     version = solver_version()
-    before = _units()
+    # a context of its own: what z3 does (and the units it spends) does not depend on what else
+    # it was asked before in the process, as it did, a little, in the shared default context
+    ctx = z3.Context()
 
     def done(status: str, model: dict[str, sp.Rational] | None = None, reason: str = "") -> Decision:
-        return Decision(status, time.perf_counter() - start, version, model, reason, _units() - before)
+        return Decision(status, time.perf_counter() - start, version, model, reason, _units(ctx))
 
     claim = sp.sympify(claim)
     premises = [sp.sympify(p) for p in premises]
     whys = []
     for attempt, spread in enumerate(_ENCODINGS):
-        tr = _Translator(spread=spread)
+        tr = _Translator(spread=spread, ctx=ctx)
         try:
             goal = tr.boolean(claim)
             given = [tr.boolean(p) for p in premises]
@@ -375,14 +383,14 @@ def decide(claim: sp.Basic, premises: Sequence[sp.Basic] = (), *, timeout_s: flo
             return done("unsupported", reason=str(exc))
         left = timeout_s - (time.perf_counter() - start)
         share = left if attempt == len(_ENCODINGS) - 1 else left / (len(_ENCODINGS) - attempt)
-        solver = _solver(share, rlimit and max(1, rlimit // len(_ENCODINGS)))
+        solver = _solver(ctx, share, rlimit and max(1, rlimit // len(_ENCODINGS)))
         solver.add(*tr.defs, *given, *[c for _, _, c in assumed])
         solver.add(z3.Not(goal))
         answer = solver.check()
         if answer == z3.unsat:
             reason = ""
             if given or assumed:
-                alone = _solver(timeout_s - (time.perf_counter() - start), rlimit)
+                alone = _solver(ctx, timeout_s - (time.perf_counter() - start), rlimit)
                 alone.add(*tr.defs, *given, *[c for _, _, c in assumed])
                 if alone.check() == z3.unsat:
                     reason = "vacuous: the premises alone are unsatisfiable"
@@ -413,17 +421,17 @@ def decide(claim: sp.Basic, premises: Sequence[sp.Basic] = (), *, timeout_s: flo
 _RESOURCE = "resource limit"
 
 
-def _units() -> int:
-    """z3's resource units spent so far in this process (the default context's ``rlimit`` count,
-    read through an empty check, which spends a couple of units itself)."""
-    probe = z3.Solver()
+def _units(ctx: Any) -> int:
+    """z3's resource units spent so far in ``ctx`` (its ``rlimit`` count, read through an empty
+    check, which spends a couple of units itself)."""
+    probe = z3.Solver(ctx=ctx)
     probe.check()
     stats = probe.statistics()
     return int(stats.get_key_value("rlimit count")) if "rlimit count" in stats.keys() else 0
 
 
-def _solver(seconds: float, rlimit: int | None = None) -> Any:
-    solver = z3.Solver()
+def _solver(ctx: Any, seconds: float, rlimit: int | None = None) -> Any:
+    solver = z3.Solver(ctx=ctx)
     solver.set("timeout", max(1, int(seconds * 1000)))
     if rlimit:
         solver.set("rlimit", int(rlimit))  # counted from the start of each check

@@ -33,8 +33,9 @@ from verify.values import Structure
 #: z3 resource units for one size: the limit that decides what is decided. Measured on this
 #: project's 2-core machine, z3 spends 0.7 to 5 million units a second on the catalogue's claims;
 #: at 4 million a size and 12 million a claim, the exact face of koo, patel2016 and tian2018.thm5
-#: took 96 s and decided, on every claim, as many sizes as the 2 s / 6 s wall-clock limits it
-#: replaced did in the same session or more (five claims more, where the load cut those short)
+#: took 85 s (on shared cores) and decided, on every claim, as many sizes as the 2 s / 6 s
+#: wall-clock limits it replaced did in the same session or more (four claims more, where the
+#: load had cut those limits short)
 PER_SIZE_RLIMIT = 4_000_000
 #: z3 resource units for all sizes of one claim
 PER_CLAIM_RLIMIT = 12_000_000

@@ -116,7 +116,7 @@ def test_shared_global_shift_is_refuted_and_the_model_certifies():
     assert cert.status == "certified" and cert.method == B.METHOD_EXACT, cert
 
 
-#: resource units (z3's rlimit) for the hardest decisions below, which take 9 to 26 million: bounded
+#: resource units (z3's rlimit) for the hardest decisions below, which take 9 to 29 million: bounded
 #: by z3's own step count, not by the clock, so that a busy machine cannot make them time out
 HARD = 80_000_000
 
@@ -247,7 +247,7 @@ def test_vacuous_premises_timeouts_and_sizes():
 
 @needs_z3
 def test_a_resource_limit_decides_the_same_whatever_the_clock():
-    claim, premises = C.signed_render_layer(2, 3, 3)  # valid; z3 needs about 26 million units
+    claim, premises = C.signed_render_layer(2, 3, 3)  # valid; z3 needs about 29 million units
     short = [decide(claim, premises, timeout_s=900.0, rlimit=2_000_000) for _ in range(2)]
     assert all(d.status == "timeout" and "2,000,000 z3 resource units" in d.reason for d in short), short
     assert decide(claim, premises, timeout_s=900.0, rlimit=HARD).status == "valid"

@@ -11,9 +11,9 @@ only where the cross-check agrees; the runner decides only those claims.
 Each size gets ``PER_SIZE_RLIMIT`` of z3's resource units (a count of its own steps, not
 seconds) and a claim ``PER_CLAIM_RLIMIT`` in all, so which sizes are decided is the same on every
 machine, under any load and with any number of worker processes; the first size the solver
-cannot answer (out of its units, unknown) ends the claim, since larger sizes are harder. Wall-clock limits (``PER_SIZE_S`` a size,
-``PER_CLAIM_S`` a claim) are only a safety net, far above what the units take; a claim they cut
-short says so in its note, as load-dependent. A claim outside the solver's fragment (a division,
+cannot answer (out of its units, unknown) ends the claim, since larger sizes are harder.
+Wall-clock limits (``PER_SIZE_S`` a size, ``PER_CLAIM_S`` a claim) are only a safety net, far
+above what the units take; a claim they cut short says so in its note, as load-dependent. A claim outside the solver's fragment (a division,
 an exponential, a Float constant, a matrix symbol) is ``unsupported`` and says which term.
 Without z3 (``pip install 'dlverify[exact]'``) nothing is decided and the result says so. Which
 sizes were decided is recorded, never assumed.

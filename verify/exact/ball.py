@@ -90,15 +90,19 @@ def _where() -> str:
 
 
 def _shown(name: str) -> str:
+    """A file as a record names it: from the package for dlverify's own files, else from the
+    working directory, else as it is."""
     path = Path(name).resolve()
-    for root in (Path(_PACKAGES), Path.cwd()):
-        try:
-            relative = path.relative_to(root)
-        except ValueError:
-            continue
-        if root == Path.cwd() or relative.parts[0] in ("verify", "theorems"):
-            return relative.as_posix()
-    return name
+    try:
+        own = path.relative_to(_PACKAGES)
+        if own.parts[0] in ("verify", "theorems"):
+            return own.as_posix()
+    except ValueError:
+        pass
+    try:
+        return path.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return name
 
 
 # ============================================================================ scalars

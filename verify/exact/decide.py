@@ -34,10 +34,10 @@ Two limits bound a call. ``rlimit``, when given, is a number of z3's resource un
 decides within them is the same on every machine and under any load, so a result kept or
 compared across runs does not depend on how busy the machine was. Each call has a z3 context of
 its own, so it does not depend either on what was decided before in the process (in the shared
-default context the units a claim took differed a little after other decisions). ``timeout_s`` is wall-clock and
-covers the whole call, each encoding getting an equal share of the time still left; with an
-``rlimit`` it is only a safety net. z3 does not always stop exactly at its limit: a timed-out call
-may run somewhat past ``timeout_s``.
+default context the units a claim took differed a little after other decisions).
+``timeout_s`` is wall-clock and covers the whole call, each encoding getting an equal share of
+the time still left; with an ``rlimit`` it is only a safety net. z3 does not always stop exactly
+at its limit: a timed-out call may run somewhat past ``timeout_s``.
 """
 
 from __future__ import annotations

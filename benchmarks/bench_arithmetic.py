@@ -1,9 +1,11 @@
 """Instances per second and arithmetic per second of the batched path, P1 against the teacher models.
 
-The unit of arithmetic is XLA's own count of floating-point operations in the compiled program
-(``Compiled.cost_analysis()["flops"]``, the program that draws a batch from its uniform pool and
-evaluates the property and the assumptions on every instance), divided by the batch size: flops
-per instance. A theorem's rate per unit of arithmetic is its instances per second times its flops
+The unit of arithmetic is XLA's own count of floating-point operations
+(``Compiled.cost_analysis()["flops"]``) in the engine's two programs of a batch: the one that
+draws its instances from its uniform pool, and the one that evaluates the property and the
+assumptions on every instance. Divided by the batch size, that is flops per instance. The rate is
+the engine's own path (:func:`verify.engine.evaluate.batch_evaluator`, the uniform pool
+included). A theorem's rate per unit of arithmetic is its instances per second times its flops
 per instance, i.e. the flops per second it sustains; the ratio to P1's says how well its
 evaluation uses the machine, whatever its size. One run, same process, same batch size.
 
@@ -20,7 +22,7 @@ import numpy as np
 
 from verify.backends import backend
 from verify.config import float64
-from verify.engine.evaluate import _sample_all, _evaluate_one, draw_batch
+from verify.engine.evaluate import _evaluate_one, _sample_all, batch_evaluator, draw_batch
 from verify.engine.scope import small_scope
 from verify.registry import get
 from verify.values import Structure
@@ -34,21 +36,24 @@ def measure(tid: str, batch: int, seconds: float) -> tuple[Structure, float, flo
     structures = small_scope(thm)[0]
     s = Structure({"D": 8}) if tid == "patel2016.switch-relu" else Structure(structures[len(structures) // 2])
 
-    def run(pools):
-        xs = _sample_all(thm.sample, s, pools)
+    def evaluate(xs):
         return jax.vmap(lambda x: _evaluate_one(thm.property, thm.assumptions, thm.tolerance, s, x))(xs)
+
+    def flops_of(fn, *args):
+        cost = jax.jit(fn).lower(*args).compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        return float(cost.get("flops", 0.0))
 
     with float64(), backend("jax"):
         pools, _ = draw_batch(thm.sample, s, 0, batch)
-        compiled = jax.jit(run).lower(pools).compile()
-        cost = compiled.cost_analysis()
-        cost = cost[0] if isinstance(cost, list) else cost
-        flops = float(cost.get("flops", 0.0)) / batch
+        xs = jax.jit(lambda p: _sample_all(thm.sample, s, p))(pools)
+        # the engine's two programs: the sampler, then the property and assumptions on its instances
+        flops = (flops_of(lambda p: _sample_all(thm.sample, s, p), pools) + flops_of(evaluate, xs)) / batch
+        run = batch_evaluator(thm.property, thm.sample, thm.assumptions, thm.tolerance)
+        run(s, 0, batch)  # compiled
         n, key, t0 = 0, 1, time.perf_counter()
         while time.perf_counter() - t0 < seconds:
-            pools, _ = draw_batch(thm.sample, s, key, batch)
-            out = compiled(pools)
-            np.asarray(out["ratio"])
+            run(s, key, batch)
             n, key = n + batch, key + 1
         rate = n / (time.perf_counter() - t0)
     return s, rate, flops

@@ -116,21 +116,43 @@ def _sample_all(sample: Any, s: Structure, pools: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=256)
+def _sampler(sample: Any) -> tuple[str | None, Callable[[Structure, Any], Any]]:
+    """The name and the function of the program that turns a batch's uniform pool into its
+    instances: one program per sampler and structure, shared by every program that reads them.
+
+    The instances are drawn in a program of their own, not inside the property's, because XLA
+    fuses the sampler's elementwise arithmetic (the cosines of Box-Muller, say) into every
+    consumer of its output and so computes it again in each: on P1 at D = 8 the one program took
+    2.5 times as long as the two (``benchmarks/bench_p1_batched_vs_given.py``). The instances stay
+    on the device between the two programs, and the outputs are the same bit for bit."""
+
+    def run(s: Structure, pools: Any) -> Any:
+        return _sample_all(sample, s, pools)
+
+    return programs.name_of("sampler", sample), run
+
+
+def _draw(sample: Any, s: Structure, pools: Any) -> Any:
+    """The instances of a batch (device arrays), from its uniform pool."""
+    name, run = _sampler(sample)
+    return programs.run(name, run, s, pools)
+
+
+@functools.lru_cache(maxsize=256)
 def batch_evaluator(prop: Any, sample: Any, assumptions: tuple[Assumption, ...], tol: Tolerance):
     """A compiled ``(s, key_seed, n) -> dict of arrays`` for one property; cached per property."""
 
-    def run(s: Structure, pools: Any):
-        xs = _sample_all(sample, s, pools)
+    def run(s: Structure, xs: Any):
         return jax.vmap(lambda x: _evaluate_one(prop, assumptions, tol, s, x))(xs)
 
-    name = programs.name_of("batch", prop, sample, assumptions, repr(tol))
+    name = programs.name_of("batch on instances", prop, assumptions, repr(tol))
 
     @in_float64
     def call(s: Structure, key_seed: int, n: int) -> dict[str, np.ndarray]:
         pools, _ = draw_batch(sample, s, key_seed, n)
         with backend("jax"):
-            out = programs.run(name, run, s, pools)
-        return {k: np.asarray(v) for k, v in out.items()}
+            out = programs.run(name, run, s, _draw(sample, s, pools))
+        return jax.device_get(out)
 
     return call
 
@@ -161,8 +183,9 @@ def fused_evaluator(props: tuple[Any, ...], sample: Any, assumptions: tuple[Assu
                     regimes: tuple[Any, ...], tol: Tolerance):
     """One compiled program per structure for every variant of a theorem (the claim and each mutant)
     on the same batch: ``(s, pools) -> {"ratio", "absres", "finite", "score": (variants, n), "holds": (n,
-    assumptions), "trivial": (n, regimes)}``. The sampler, the assumptions and the regimes run once,
-    and XLA shares what the variants compute alike (a brute-force oracle, say)."""
+    assumptions), "trivial": (n, regimes)}``, on the instances the sampler's program draws from
+    ``pools`` (:func:`_sampler`). The assumptions and the regimes run once, and XLA shares what the
+    variants compute alike (a brute-force oracle, say)."""
 
     def one(s: Structure, x: Any) -> dict[str, Any]:
         outs = [_summary_one(p, tol, s, x) for p in props]
@@ -179,30 +202,32 @@ def fused_evaluator(props: tuple[Any, ...], sample: Any, assumptions: tuple[Assu
         out = jax.vmap(lambda x: one(s, x))(xs)
         return out | {k: out[k].T for k in ("ratio", "absres", "finite", "score")}
 
-    def run(s: Structure, pools: Any):
-        return on(s, _sample_all(sample, s, pools))
-
-    name = programs.name_of("fused", props, sample, assumptions, regimes, repr(tol))
-    given_name = programs.name_of("fused on instances", props, assumptions, regimes, repr(tol))
-
-    @in_float64
-    def call(s: Structure, pools: Any) -> dict[str, np.ndarray]:
-        with backend("jax"):
-            out = programs.run(name, run, s, pools)
-        return {k: np.asarray(v) for k, v in out.items()}
+    name = programs.name_of("fused on instances", props, assumptions, regimes, repr(tol))
+    costs: dict[tuple, float | None] = {}
 
     @in_float64
     def on_instances(s: Structure, xs: Any) -> dict[str, np.ndarray]:
-        """The same outputs for given instances (a dict of arrays with a leading instance axis)."""
+        """The outputs for given instances (a dict of arrays with a leading instance axis)."""
         with backend("jax"):
-            out = programs.run(given_name, on, s, xs)
-        return {k: np.asarray(v) for k, v in out.items()}
+            return jax.device_get(programs.run(name, on, s, xs))
+
+    @in_float64
+    def call(s: Structure, pools: Any) -> dict[str, np.ndarray]:
+        """The outputs for the instances a batch's uniform pool draws."""
+        with backend("jax"):
+            return on_instances(s, _draw(sample, s, pools))
 
     @in_float64
     def cost(s: Structure, pools: Any) -> float | None:
-        """XLA's estimate of the work of one batch (:func:`verify.engine.programs.cost`)."""
-        with backend("jax"):
-            return programs.cost(name, run, s, pools)
+        """XLA's estimate of the work of one batch, drawing and evaluating it
+        (:func:`verify.engine.programs.cost`); the same for every batch of a structure and size."""
+        key = (s, np.shape(pools))
+        if key not in costs:
+            with backend("jax"):
+                sname, srun = _sampler(sample)
+                parts = (programs.cost(sname, srun, s, pools), programs.cost(name, on, s, _draw(sample, s, pools)))
+            costs[key] = None if None in parts else float(sum(parts))
+        return costs[key]
 
     call.on_instances = on_instances
     call.cost = cost
@@ -227,16 +252,12 @@ def pools_of(sample: Any, s: Structure, key_seed: int, n: int) -> Any:
 @functools.lru_cache(maxsize=64)
 def batch_sampler(sample: Any):
     """A compiled ``(s, key_seed, n) -> batch of instances`` (NumPy arrays)."""
-    name = programs.name_of("sampler", sample)
-
-    def run(s: Structure, pools: Any) -> Any:
-        return _sample_all(sample, s, pools)
 
     @in_float64
     def call(s: Structure, key_seed: int, n: int) -> Any:
         pools, _ = draw_batch(sample, s, key_seed, n)
         with backend("jax"):
-            return jax.tree_util.tree_map(np.asarray, programs.run(name, run, s, pools))
+            return jax.device_get(_draw(sample, s, pools))
 
     return call
 

@@ -407,3 +407,25 @@ def test_backward_singleton_blocks_are_disentangled():
         assert np.all(np.abs(dev) <= 1e-10 * np.asarray(scale) + 1e-300)
         n_ok += 1
     assert n_ok > 10
+
+
+def test_t6_two_rows_a_hair_apart_are_vertices_the_closed_form_cannot_serve():
+    """Found by the top-up of a full run: rows 1 and 4 of P2 point about 1e-6 rad apart. Both are
+    vertices (distinct points on a sphere), so all_vert holds, but their closed-form gap is below
+    the margin and they get no weights: the claim fails there for the construction's sake, not the
+    theorem's. rows_on_sphere (the closed form's hypothesis) now excludes such draws."""
+    from verify.config import float64
+    from verify.values import Structure
+
+    s = Structure({"kind": "sphere", "shape": (3, 3, 5, 0, 0)})
+    x = {"U1": np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]]), "L1": np.zeros((1, 1)),
+         "U2": np.array([[0.0, 1.0, 0.0], [-0.9839783827575898, 1.405132375406937, 1.0824703724167717],
+                         [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0],
+                         [-1.7062683117564132, 0.610108900734927, 0.29726753266966216]]),
+         "L2": np.zeros((1, 1)), "Wlin1": np.zeros((3, 3)), "Wlin2": np.zeros((3, 5)), "optimal": np.float64(0.68)}
+    with float64(), backend("numpy"):
+        gap = M.supporting_gaps(M.sphere_transition(x["U2"], x["L2"], 0)[1])[1]
+        assert 0 < gap[1] <= M.SUPPORT_MARGIN and 0 < gap[4] <= M.SUPPORT_MARGIN
+        assert bool(M._all_vert(s, x)) and not bool(M._on_sphere(s, x))
+        F2 = M._t6_net(s, x)[5]
+        assert F2[1, 1] == 0.0 and F2[4, 4] == 0.0  # no weights for the two close rows

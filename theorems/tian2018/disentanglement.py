@@ -195,21 +195,30 @@ def generic_transition(U, L, nint):
     return xp.concatenate([V, softmax_rows(L) @ V], axis=0) if nint else V
 
 
+#: the closed form gives a row no weights when its gap |v_j| - kappa_j is at most this (see supporting_weights)
+SUPPORT_MARGIN = 1e-12
+
+
+def supporting_gaps(V):
+    """(unit directions, gaps |v_j| - kappa_j, kappa) of :func:`supporting_weights`."""
+    m, d = V.shape
+    nv = xp.sqrt(xp.sum(V * V, axis=1))
+    Vh = _safe_div(V, nv[:, None])
+    C = V @ xp.transpose(Vh)  # C[a, j] = v_a . v_hat_j
+    kappa = xp.max(C - 2.0 * xp.asarray(np.eye(m)) * (1.0 + xp.abs(C)), axis=0)  # max over a != j
+    return Vh, nv - kappa, kappa
+
+
 def supporting_weights(V, r, shift=True):
     """Closed-form ReLU weights for a sphere transition P = 1/d + r V: column j is
     (v_j/|v_j| - r kappa_j 1) / (r (|v_j| - kappa_j)), kappa_j = max_{a != j} v_a . v_j/|v_j|, so
     that (P W)[j, j] = 1 and (P W)[a, j] = (v_a . v_hat_j - kappa_j)/(|v_j| - kappa_j) <= 0 for a != j
     (rows of P sum to 1 and V's rows are orthogonal to 1). A row that is not a vertex has
     |v_j| <= kappa_j: no such column exists, and a zero denominator gives a zero column."""
-    m, d = V.shape
-    nv = xp.sqrt(xp.sum(V * V, axis=1))
-    Vh = _safe_div(V, nv[:, None])
-    C = V @ xp.transpose(Vh)  # C[a, j] = v_a . v_hat_j
-    kappa = xp.max(C - 2.0 * xp.asarray(np.eye(m)) * (1.0 + xp.abs(C)), axis=0)  # max over a != j
+    Vh, gap, kappa = supporting_gaps(V)
     # a row that is not a vertex has |v_j| - kappa_j <= 0 exactly, ~1e-16 after rounding: no weights (column 0),
     # decided with a margin so that float64 and 50 digits agree (|v_j|, kappa_j are O(1))
-    gap = nv - kappa
-    den = xp.where(gap > 1e-12, r * gap, 0.0)[None, :]
+    den = xp.where(gap > SUPPORT_MARGIN, r * gap, 0.0)[None, :]
     if not shift:
         return _safe_div(xp.transpose(Vh), den)
     return _safe_div(xp.transpose(Vh) - r * kappa[None, :], den)
@@ -290,14 +299,21 @@ def _on_sphere(s, x):
         u = U[: U.shape[0] - nint] - xp.mean(U[: U.shape[0] - nint], axis=1, keepdims=True)
         return xp.all(xp.sum(u * u, axis=1) > 1e-12)
 
-    return ok(x["U1"], n1) & ok(x["U2"], n2)
+    def apart(U, L, nint):  # every vertex row's gap above the closed form's margin
+        gap = supporting_gaps(sphere_transition(U, L, nint)[1])[1]
+        return xp.all(gap[: U.shape[0] - nint] > SUPPORT_MARGIN)
+
+    return ok(x["U1"], n1) & ok(x["U2"], n2) & apart(x["U1"], x["L1"], n1) & apart(x["U2"], x["L2"], n2)
 
 
 ON_SPHERE = Assumption(
     "rows_on_sphere", "the closed-form weights' hypothesis: every vertex row of P1 and P2 has a direction (its raw row "
     "is not constant), so it lies on the sphere around the simplex centre; a constant raw row gives the centre itself, "
-    "where the closed form does not apply (the guided search found this: P = [[1/2, 1/2], [1/4, 3/4]]-like draws)",
-    _on_sphere, "a raw Gaussian row is constant only when drawn so (the sampler's exact zeros); 1e-12 on the squared norm",
+    "where the closed form does not apply (the guided search found this: P = [[1/2, 1/2], [1/4, 3/4]]-like draws); and "
+    "no two vertex rows so close in direction that the closed form's gap |v_j| - kappa_j is within its margin 1e-12 "
+    "(the top-up found two rows of P2 about 1e-6 rad apart: all-vert, yet the closed form gives them no weights)",
+    _on_sphere, "a raw Gaussian row is constant only when drawn so (the sampler's exact zeros); 1e-12 on the squared norm; "
+    "the gap margin is the closed form's own (SUPPORT_MARGIN)",
 )
 
 T6_TOL = Tolerance(

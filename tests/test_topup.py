@@ -104,3 +104,15 @@ def test_a_negative_top_up_is_refused(bad):
 
     with pytest.raises(TheoremError, match="non-negative"):
         Budget(**bad)
+
+
+def test_the_command_line_states_the_default_top_up_limits():
+    # the help is written out (the parser imports neither JAX nor the engine): it must say what Budget does
+    import argparse
+
+    from verify.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    text = " ".join(sub.choices["run"].format_help().split())
+    limits = f"within {Budget().topup_batches:,} batches and {Budget().topup_work:.2g}".replace("e+", "e")
+    assert limits in text

@@ -100,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="total instances per search; sets --examples from --batch")
     g.add_argument("--meeting", type=_count("meeting", 10**9), default=None,
                    help="when nothing failed, a claim's search draws further batches over the structures where its "
-                        "assumptions held until this many instances met them, within 256 batches and 2.5e9 of XLA's "
-                        "estimate of their work (default 100,000 unless --examples or --budget is given; 0: none)")
+                        "assumptions held until this many instances met them, within 4,096 batches and 2.5e11 of "
+                        "XLA's estimate of their work (default 100,000 unless --examples or --budget is given; 0: none)")
     g.add_argument("--jobs", type=_positive("jobs", 1024), default=None,
                    help="theorems checked at once, in worker processes (default: one per CPU core; 1 for one "
                         "theorem); the results do not depend on it")

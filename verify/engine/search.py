@@ -83,10 +83,16 @@ class Budget:
     #: further batches over the structures where they were met (``topup_batches`` at most);
     #: None: :data:`MEETING_TARGET` for a search sized to the theorem (``examples`` None), else 0
     meeting: int | None = None
-    topup_batches: int = 256
+    #: enough batches of 512 for a claim whose assumptions hold on a twentieth of its instances
+    #: (the catalogue's rarest holds on about a quarter: tian2018.thm9.update-separable)
+    topup_batches: int = 4096
     #: the most work the top-up may spend, in XLA's estimate of its batches (floating-point
-    #: operations plus bytes accessed): a claim whose batch is heavy gets fewer top-up batches
-    topup_work: float = 2.5e9
+    #: operations plus bytes accessed): a claim whose batch is heavy gets fewer top-up batches.
+    #: The teacher models' programs run about 1e10 of it a second on one core (the smallest
+    #: programs about 2e9, but they reach ``topup_batches`` first), so this is some 25 s of a
+    #: heavy claim's top-up at most: tian2018.thm2.reformulation reaches 100,000 in about 17 s of
+    #: top-up, where 2.5e9 stopped it at 2,893
+    topup_work: float = 2.5e11
 
     def __post_init__(self) -> None:
         if (self.examples is not None and self.examples < 1) or self.batch < 1:

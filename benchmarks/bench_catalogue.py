@@ -118,7 +118,8 @@ def phases(ids: list[str], faces: tuple[str, ...]) -> None:
             spent = {k: clock.total.get(k, 0.0) - before.get(k, 0.0) for k in PHASES}
             spent["rest"] = wall - sum(v for k, v in spent.items() if k != "rest")
             n = rep.numeric.satisfied if rep.numeric else 0
-            table.append((tid, wall, spent, n, rep.ok))
+            claim = bool(rep.numeric) and rep.numeric.verdict in ("confirmed", "thin")
+            table.append((tid, wall, spent, n, rep.ok, claim))
             print(f"{tid:52s} {wall:7.1f} s  " + " ".join(f"{k}={spent[k]:.1f}" for k in PHASES)
                   + f"  {n:>9,} inst  {'ok' if rep.ok else 'FAILED'}", flush=True)
     finally:
@@ -129,9 +130,12 @@ def phases(ids: list[str], faces: tuple[str, ...]) -> None:
     print(f"\n{len(table)} theorems in {total:.1f} s in one process (+ {startup:.1f} s start-up)")
     for k in PHASES:
         print(f"  {k:11s} {split[k]:8.1f} s  {100 * split[k] / max(total, 1e-9):5.1f} %")
-    fewest = min(table, key=lambda r: r[3]) if table else None
-    if fewest:
-        print(f"  fewest instances meeting the assumptions: {fewest[3]:,} ({fewest[0]})")
+    claims = [r for r in table if r[5]]  # a refuted claim's search stops at its first failing batch
+    if claims:
+        fewest = min(claims, key=lambda r: r[3])
+        reached = sum(r[3] >= MIN_INSTANCES for r in claims)
+        print(f"  confirmed claims with {MIN_INSTANCES:,} instances meeting the assumptions: {reached} of {len(claims)}; "
+              f"the fewest {fewest[3]:,} ({fewest[0]})")
     print("  slowest:", ", ".join(f"{r[0]} {r[1]:.1f} s" for r in sorted(table, key=lambda r: -r[1])[:5]))
 
 

@@ -487,9 +487,12 @@ def _scope(*items):
 #: regime on a DAG and on a tree of three levels, and a lossless deep tree
 T2_SCOPE = _scope(("dag6", "drop_leaves", 2), ("d8-pairs", "count_leaves", 2), ("d6-uneven", "drop_leaves", 2),
                   ("d4-deep", "lossless", 2))
-#: lossless layouts of three or four levels, a DAG among them, so the forward gate D_alpha is exercised
-LOSSLESS_SCOPE = _scope(("dag8", "lossless", 2), ("d4-deep", "lossless", 2), ("d6-uneven", "lossless", 2),
-                        ("dag6", "lossless", 1))
+#: lossless layouts of three or four levels, a DAG among them, so the forward gate D_alpha is exercised;
+#: fewest inputs first (16, 64, 64, 256), so that a wrong variant is refuted on the smallest layout
+#: where it fails (the coverage phase stops at its first failing structure; a 50-digit judgement of
+#: an instance on dag8's 256 inputs took 2.3 s, against 0.15 s on dag6)
+LOSSLESS_SCOPE = _scope(("d4-deep", "lossless", 2), ("dag6", "lossless", 1), ("d6-uneven", "lossless", 2),
+                        ("dag8", "lossless", 2))
 
 reformulation = Theorem(
     id="tian2018.thm2.reformulation",

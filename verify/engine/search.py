@@ -89,9 +89,9 @@ class Budget:
     #: the most work the top-up may spend, in XLA's estimate of its batches (floating-point
     #: operations plus bytes accessed): a claim whose batch is heavy gets fewer top-up batches.
     #: The teacher models' programs run about 1e10 of it a second on one core (the smallest
-    #: programs about 2e9, but they reach ``topup_batches`` first), so this is some 25 s of a
-    #: heavy claim's top-up at most: tian2018.thm2.reformulation reaches 100,000 in about 17 s of
-    #: top-up, where 2.5e9 stopped it at 2,893
+    #: programs about 2e9, but they reach ``topup_batches`` first), so this is some 25 to 35 s of
+    #: a heavy claim's top-up at most (tian2018.thm4.matrix-form: 35 s, to 83,456 instances);
+    #: tian2018.thm2.reformulation reaches 100,000 in about 17 s, where 2.5e9 stopped it at 2,893
     topup_work: float = 2.5e11
 
     def __post_init__(self) -> None:

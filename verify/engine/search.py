@@ -90,7 +90,7 @@ class Budget:
     #: operations plus bytes accessed): a claim whose batch is heavy gets fewer top-up batches.
     #: The teacher models' programs run about 1e10 of it a second on one core (the smallest
     #: programs about 2e9, but they reach ``topup_batches`` first), so this is some 25 to 35 s of
-    #: a heavy claim's top-up at most (tian2018.thm4.matrix-form: 35 s, to 83,456 instances);
+    #: a heavy claim's top-up at most (tian2018.thm4.matrix-form: about 35 s);
     #: tian2018.thm2.reformulation reaches 100,000 in about 17 s, where 2.5e9 stopped it at 2,893
     topup_work: float = 2.5e11
 

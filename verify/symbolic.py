@@ -393,39 +393,69 @@ class Derivation:
     @staticmethod
     def for_sizes(build: Callable[..., "Derivation"], **values: Iterable[int]) -> "Derivations":
         """One derivation per explicit size: ``build(D=1)``, ``build(D=2)``, ... for
-        ``Derivation.for_sizes(build, D=[1, 2, 3])`` (several size names: every combination)."""
+        ``Derivation.for_sizes(build, D=[1, 2, 3])`` (several size names: every combination).
+        Each is built when first used (:class:`Derivations`)."""
         names = list(values)
-        members = []
-        for combo in itertools.product(*[list(v) for v in values.values()]):
-            size = dict(zip(names, combo))
-            token = _BUILDING_SIZE.set(size)
-            try:
-                d = build(**size)
-            finally:
-                _BUILDING_SIZE.reset(token)
-            if not isinstance(d, Derivation):
-                raise TheoremError(f"for_sizes: build({size}) must return a Derivation, got {type(d).__name__}")
-            if d.size is None:
-                d = Derivation(d.claim, d.chain, d.facts, d.bind, d.component, size, d.entries)
-            members.append(d)
-        if not members:
+        sizes = [dict(zip(names, combo)) for combo in itertools.product(*[list(v) for v in values.values()])]
+        if not sizes:
             raise TheoremError("for_sizes needs at least one size")
-        return Derivations(tuple(members))
+        return Derivations(build=lambda size: build(**size), each=sizes, sized=True)
 
 
-@dataclass(frozen=True)
 class Derivations:
-    """A family of explicit-size derivations of one claim (made by :meth:`Derivation.for_sizes`)."""
+    """A family of explicit-size derivations of one claim: ``Derivations(members)``, or
+    ``Derivations(build=f, each=items)``, whose members ``f(item)`` are built when first used
+    (:meth:`Derivation.for_sizes` makes one). Building a derivation at a size can take SymPy
+    seconds, and a warm run reads its check back from disk without it: importing a theorem module
+    builds only the first member (which names the component)."""
 
-    members: tuple[Derivation, ...]
+    def __init__(self, members: Iterable[Derivation] | None = None, *,
+                 build: Callable[[Any], Derivation] | None = None, each: Iterable[Any] = (), sized: bool = False):
+        if (members is None) == (build is None):
+            raise TheoremError("Derivations takes its members, or build= and each=")
+        self._build, self._sized = build, sized
+        self._each = tuple(each) if build is not None else ()
+        self._built: dict[int, Derivation] = {}
+        if members is not None:
+            self._built = dict(enumerate(members))
+            self._each = tuple(range(len(self._built)))
+            for d in self._built.values():
+                if not isinstance(d, Derivation):
+                    raise TheoremError(f"Derivations: members must be Derivations, got {type(d).__name__}")
+        if not self._each:
+            raise TheoremError("a family of derivations needs at least one member")
+
+    def _member(self, k: int) -> Derivation:
+        if k not in self._built:
+            item = self._each[k]
+            token = _BUILDING_SIZE.set(item) if self._sized else None
+            try:
+                d = self._build(item)
+            finally:
+                if token is not None:
+                    _BUILDING_SIZE.reset(token)
+            if not isinstance(d, Derivation):
+                what = f"for_sizes: build({item})" if self._sized else f"Derivations: build(each[{k}])"
+                raise TheoremError(f"{what} must return a Derivation, got {type(d).__name__}")
+            if self._sized and d.size is None:
+                d = Derivation(d.claim, d.chain, d.facts, d.bind, d.component, item, d.entries)
+            self._built[k] = d
+        return self._built[k]
+
+    @property
+    def members(self) -> tuple[Derivation, ...]:
+        return tuple(self._member(k) for k in range(len(self._each)))
 
     @property
     def component(self) -> str | None:
-        return self.members[0].component
+        return self._member(0).component
 
     @property
     def bind(self) -> Mapping[str, str]:
-        return self.members[0].bind
+        return self._member(0).bind
+
+    def __repr__(self) -> str:
+        return f"Derivations({len(self._each)} members, {len(self._built)} built)"
 
 
 def _free_indexed(e: Any, bound: frozenset = frozenset()) -> Iterable[sp.Indexed]:

@@ -531,7 +531,7 @@ def _unit_counts(archs):
 #: unit counts in ARCHS, every P_l (the chain exchanges the finite sums over units by writing them
 #: out, so K_l must be explicit there). Each is the layer-by-layer argument written as a chain.
 _DEEP_NETS = [_Net(((None, None),))] + [_Net([(K, None) for K in ks]) for ks in _unit_counts(ARCHS)]
-_DEEP_VALUE = Derivations(tuple(_push_max_derivation(net) for net in _DEEP_NETS))
+_DEEP_VALUE = Derivations(build=_push_max_derivation, each=_DEEP_NETS)
 #: attained: for each pattern of window sizes of the architectures of depth 1 and 2 (the first
 #: maximiser is written per slot), every K_l. The depth-3 chains (_attained_derivation at P = (1, 1, 2)
 #: or (2, 1, 2)) also check, but take SymPy 40 to 120 s each on a shared 2-core machine: depth 3 is tested
@@ -540,8 +540,8 @@ _ATTAINED_NETS = [_Net([(None, P) for P in ps], signed=True)
 #: P6: depth 1 for every K1, P1; deeper, each architecture of ARCHS but the last (all its sums written
 #: out; the last, added for the brute force at depth 3, is tested: one more chain costs ~11 s of SymPy)
 _PATH_NETS = [_path_net(((None, None),))] + [_path_net(a) for a in ARCHS[:-1] if len(a) > 1]
-_ATTAINED = Derivations(tuple(_attained_derivation(net) for net in _ATTAINED_NETS))
-_PATHS = Derivations(tuple(_paths_derivation(net) for net in _PATH_NETS))
+_ATTAINED = Derivations(build=_attained_derivation, each=_ATTAINED_NETS)
+_PATHS = Derivations(build=_paths_derivation, each=_PATH_NETS)
 
 
 def _depth_one_mutant(sign=1, rel="==", signed=False, component="value"):

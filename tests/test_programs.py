@@ -175,3 +175,28 @@ def test_reusing_xla_s_cache_keeps_only_what_xla_compiled_and_certifies_the_same
     warm, used = _run(thm, tmp_path / "b", monkeypatch)
     assert used.get("loaded", 0) == made.get("saved", 0) and used.get("compiled", 0) == made.get("from XLA's cache", 0)
     assert kept == reused == warm
+
+
+def test_programs_are_compiled_with_the_engine_s_options_and_without_those_jaxlib_lacks(monkeypatch):
+    import jax.numpy as jnp
+
+    def twice(static, x):
+        return static * jnp.sin(x)
+
+    def options_given(fake: dict) -> dict:
+        monkeypatch.setattr(programs, "COMPILER_OPTIONS", dict(fake))
+        programs.release()
+        out = programs.run(None, twice, 2.0, jnp.ones(3))
+        assert float(out[0]) == pytest.approx(2 * 0.8414709848078965)
+        return programs.COMPILER_OPTIONS
+
+    engine = dict(programs.COMPILER_OPTIONS)
+    assert engine and options_given(engine) == engine, "this jaxlib lacks the engine's compiler options"
+    # an option this jaxlib does not know: compiled without the options, and never tried again
+    assert options_given({"xla_cpu_no_such_option": False}) == {}
+    programs.release()
+    # the options name the programs kept on disk: another set of options is another program
+    monkeypatch.setattr(programs, "COMPILER_OPTIONS", engine)
+    with_options = programs._environment()
+    monkeypatch.setattr(programs, "COMPILER_OPTIONS", {})
+    assert programs._environment() != with_options

@@ -221,14 +221,20 @@ def test_a_signal_mid_run_leaves_only_complete_records(good, tmp_path, sig, code
     certs, cxs = tmp_path / "c", tmp_path / "cx"
     shutil.copytree(good / "c", certs)
     before = snapshot(certs)
-    # the user theorem first (fast), then a catalogue family: the signal arrives while it works
+    # a user theorem and a catalogue family of 12: the signal arrives once the run has written its
+    # first record (whichever theorem it ran first: the longest first), while it works on the others
     proc = subprocess.Popen([sys.executable, "-c", DEFAULT_SIGINT, "run", TRUE, "patel2016", "--no-ablate", *TINY,
                              "--out", str(cxs), "--certificates", str(certs)], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     first = certs / "user.relu-odd-part.json"
+
+    def written() -> bool:  # a new record, or the user theorem's rewritten (each write is atomic)
+        return set(certs.glob("*.json")) != set(before) or first.read_bytes() != before[first]
+
     deadline = time.monotonic() + 120
-    while first.read_bytes() == before[first] and proc.poll() is None and time.monotonic() < deadline:
+    while not written() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert written(), "the run wrote no record in 120 s"
     assert proc.poll() is None, "the run ended before it could be interrupted"
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)

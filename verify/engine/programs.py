@@ -63,7 +63,8 @@ REUSE_XLA_CACHE = False
 #: so a host's JAX is left as it is). XLA's CPU fusion emitters off: compiling a search's programs
 #: took 9 to 36% less time (tian2018.thm2.reformulation 39.8 -> 36.3 s, koo.backprop.saliency-
 #: homogeneous 7.5 -> 4.8 s, tian2018.thm8 29.0 -> 22.0 s, 8 to 12 batches on an empty cache, 2
-#: cores), at the same rates (benchmarks/bench_arithmetic.py: P1 and the teacher models within 6%).
+#: cores), at about the same rates (benchmarks/bench_arithmetic.py, batch 4096: P1 6% slower, the
+#: teacher models 0 to 14% faster).
 #: A jaxlib that has no such option compiles without it. Part of a kept program's name.
 COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False}
 

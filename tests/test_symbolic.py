@@ -73,9 +73,26 @@ def test_explicit_sizes_give_exactly_those_sizes():
             eq(rhs, Unfold("each switch takes two values; the sum has D terms")),
         ])
 
-    res = check_derivation(Derivation.for_sizes(build, D=[1, 2, 3]))
+    built = []
+
+    def counted(D):
+        built.append(D)
+        return build(D)
+
+    family = Derivation.for_sizes(counted, D=[1, 2, 3])
+    assert built == [] and family.component is None and built == [1]  # the first member names the component
+    res = check_derivation(family)
     assert res.verdict == "proved" and not res.scope.all_sizes
     assert str(res.scope) == "D in {1, 2, 3}"
+    assert built == [1, 2, 3] and [m.size for m in family.members] == [{"D": 1}, {"D": 2}, {"D": 3}] \
+        and built == [1, 2, 3]  # each built once
+
+
+def test_a_family_member_that_is_no_derivation_is_refused_when_built():
+    family = Derivation.for_sizes(lambda D: Derivation(Claim(y, "==", y), []) if D == 1 else "no", D=[1, 2])
+    assert family.component is None
+    with pytest.raises(TheoremError, match=r"build\(\{'D': 2\}\) must return a Derivation, got str"):
+        family.members
 
 
 def test_an_explicit_claim_must_say_its_size():

@@ -80,12 +80,13 @@ def test_explicit_sizes_give_exactly_those_sizes():
         return build(D)
 
     family = Derivation.for_sizes(counted, D=[1, 2, 3])
-    assert built == [] and family.component is None and built == [1]  # the first member names the component
+    assert built == []
+    assert family.component is None and built == [1]  # the first member names the component
     res = check_derivation(family)
     assert res.verdict == "proved" and not res.scope.all_sizes
     assert str(res.scope) == "D in {1, 2, 3}"
-    assert built == [1, 2, 3] and [m.size for m in family.members] == [{"D": 1}, {"D": 2}, {"D": 3}] \
-        and built == [1, 2, 3]  # each built once
+    assert [m.size for m in family.members] == [{"D": 1}, {"D": 2}, {"D": 3}]
+    assert built == [1, 2, 3]  # each built once
 
 
 def test_a_family_member_that_is_no_derivation_is_refused_when_built():

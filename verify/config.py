@@ -24,8 +24,10 @@ from typing import Any, Callable, Iterator, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: compiled programs faster than this are not written to the persistent cache
-CACHE_MIN_COMPILE_SECONDS = 0.05
+#: compiled programs faster than this are not written to the persistent cache: 0, every one, so that
+#: what a run leaves in the cache does not depend on how fast the machine compiled (at 0.05 s an idle
+#: machine wrote none of a small user theorem's programs and a loaded one some)
+CACHE_MIN_COMPILE_SECONDS = 0.0
 
 _depth = threading.local()
 

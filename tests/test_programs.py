@@ -4,6 +4,7 @@ whose code the engine cannot pin down by hashing (users' files) never go to disk
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from verify.engine import programs
@@ -183,20 +184,49 @@ def test_programs_are_compiled_with_the_engine_s_options_and_without_those_jaxli
     def twice(static, x):
         return static * jnp.sin(x)
 
-    def options_given(fake: dict) -> dict:
+    def options_given(fake: dict, quick: dict) -> tuple[dict, dict]:
         monkeypatch.setattr(programs, "COMPILER_OPTIONS", dict(fake))
+        monkeypatch.setattr(programs, "QUICK_OPTIONS", dict(quick))
         programs.release()
-        out = programs.run(None, twice, 2.0, jnp.ones(3))
-        assert float(out[0]) == pytest.approx(2 * 0.8414709848078965)
-        return programs.COMPILER_OPTIONS
+        for optimise in (True, False):
+            out = programs.run(None, twice, 2.0, jnp.ones(3), optimise=optimise)
+            assert float(out[0]) == pytest.approx(2 * 0.8414709848078965)
+        return programs.COMPILER_OPTIONS, programs.QUICK_OPTIONS
 
-    engine = dict(programs.COMPILER_OPTIONS)
-    assert engine and options_given(engine) == engine, "this jaxlib lacks the engine's compiler options"
-    # an option this jaxlib does not know: compiled without the options, and never tried again
-    assert options_given({"xla_cpu_no_such_option": False}) == {}
+    engine, quick = dict(programs.COMPILER_OPTIONS), dict(programs.QUICK_OPTIONS)
+    assert engine and quick and options_given(engine, quick) == (engine, quick), \
+        "this jaxlib lacks the engine's compiler options"
+    # an option this jaxlib does not know: compiled without it, and it is never tried again; the others stay
+    assert options_given({"xla_cpu_no_such_option": False}, quick) == ({}, quick)
+    assert options_given(engine, quick | {"xla_cpu_no_such_option": False}) == (engine, quick)
     programs.release()
     # the options name the programs kept on disk: another set of options is another program
     monkeypatch.setattr(programs, "COMPILER_OPTIONS", engine)
     with_options = programs._environment()
     monkeypatch.setattr(programs, "COMPILER_OPTIONS", {})
     assert programs._environment() != with_options
+    monkeypatch.setattr(programs, "COMPILER_OPTIONS", engine)
+    monkeypatch.setattr(programs, "QUICK_OPTIONS", {})
+    assert programs._environment() != with_options
+
+
+def test_the_quick_and_the_optimised_program_are_two_programs_with_one_estimate_of_work():
+    """A structure's batches move to the optimised program by XLA's estimate of their work
+    (verify.engine.search.OPTIMISE_AFTER): the estimate must not depend on which one was compiled."""
+    import jax.numpy as jnp
+
+    def work(static, x):
+        return jnp.sum(jnp.tanh(x @ x.T) * static, axis=1)
+
+    x = jnp.linspace(-1.0, 1.0, 48).reshape(8, 6)
+    programs.release()
+    quick = programs._program(None, work, 0.5, (x,), False)
+    optimised = programs._program(None, work, 0.5, (x,), True)
+    assert quick is not optimised
+    assert programs._program(None, work, 0.5, (x,), False) is quick  # each is compiled once
+    estimates = [p.cost_analysis() for p in (quick, optimised)]
+    estimates = [e[0] if isinstance(e, (list, tuple)) else e for e in estimates]
+    assert estimates[0]["flops"] == estimates[1]["flops"] > 0
+    assert estimates[0].get("bytes accessed") == estimates[1].get("bytes accessed")
+    # the same float64 arithmetic: equal up to rounding (an add contracted into a multiply, say)
+    np.testing.assert_allclose(np.asarray(quick(x)), np.asarray(optimised(x)), rtol=1e-14, atol=0)

@@ -132,15 +132,17 @@ def _sampler(sample: Any) -> tuple[str | None, Callable[[Structure, Any], Any]]:
     return programs.name_of("sampler", sample), run
 
 
-def _draw(sample: Any, s: Structure, pools: Any) -> Any:
-    """The instances of a batch (device arrays), from its uniform pool."""
+def _draw(sample: Any, s: Structure, pools: Any, optimise: bool = False) -> Any:
+    """The instances of a batch (device arrays), from its uniform pool (by the optimised program or
+    the quick one: see :data:`verify.engine.programs.QUICK_OPTIONS`)."""
     name, run = _sampler(sample)
-    return programs.run(name, run, s, pools)
+    return programs.run(name, run, s, pools, optimise=optimise)
 
 
 @functools.lru_cache(maxsize=256)
 def batch_evaluator(prop: Any, sample: Any, assumptions: tuple[Assumption, ...], tol: Tolerance):
-    """A compiled ``(s, key_seed, n) -> dict of arrays`` for one property; cached per property."""
+    """A compiled ``(s, key_seed, n) -> dict of arrays`` for one property; cached per property. Its
+    programs are the optimised ones: it measures rates (:mod:`verify.engine.rates`, the benchmarks)."""
 
     def run(s: Structure, xs: Any):
         return jax.vmap(lambda x: _evaluate_one(prop, assumptions, tol, s, x))(xs)
@@ -151,7 +153,7 @@ def batch_evaluator(prop: Any, sample: Any, assumptions: tuple[Assumption, ...],
     def call(s: Structure, key_seed: int, n: int) -> dict[str, np.ndarray]:
         pools, _ = draw_batch(sample, s, key_seed, n)
         with backend("jax"):
-            out = programs.run(name, run, s, _draw(sample, s, pools))
+            out = programs.run(name, run, s, _draw(sample, s, pools, optimise=True), optimise=True)
         return jax.device_get(out)
 
     return call
@@ -206,16 +208,17 @@ def fused_evaluator(props: tuple[Any, ...], sample: Any, assumptions: tuple[Assu
     costs: dict[tuple, float | None] = {}
 
     @in_float64
-    def on_instances(s: Structure, xs: Any) -> dict[str, np.ndarray]:
+    def on_instances(s: Structure, xs: Any, optimise: bool = False) -> dict[str, np.ndarray]:
         """The outputs for given instances (a dict of arrays with a leading instance axis)."""
         with backend("jax"):
-            return jax.device_get(programs.run(name, on, s, xs))
+            return jax.device_get(programs.run(name, on, s, xs, optimise=optimise))
 
     @in_float64
-    def call(s: Structure, pools: Any) -> dict[str, np.ndarray]:
-        """The outputs for the instances a batch's uniform pool draws."""
+    def call(s: Structure, pools: Any, optimise: bool = False) -> dict[str, np.ndarray]:
+        """The outputs for the instances a batch's uniform pool draws, by the quick programs or the
+        optimised ones (the sampler's and the property's)."""
         with backend("jax"):
-            return on_instances(s, _draw(sample, s, pools))
+            return on_instances(s, _draw(sample, s, pools, optimise), optimise)
 
     @in_float64
     def cost(s: Structure, pools: Any) -> float | None:

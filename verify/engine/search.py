@@ -131,6 +131,16 @@ class Budget:
 #: the fewest batches an automatically sized search spends
 MIN_EXAMPLES = 10
 
+#: XLA's estimate of work (floating-point operations plus bytes accessed) that the batches of one
+#: structure come to before they are evaluated by optimised programs in place of quick ones
+#: (:data:`verify.engine.programs.QUICK_OPTIONS`): about a second of them on one core (the
+#: catalogue's programs run 1e10 to 1.6e10 of it a second optimised, and take 1.4 to 2 times as long
+#: quick), which is what optimising costs again in compilation. So a structure searched with a batch
+#: or a few (most of them) is compiled once, quickly, and one whose batches are heavy or many (a
+#: teacher model's top-up) runs optimised after its first seconds. Deterministic: it depends on the
+#: batches before, never on a cache or the clock
+OPTIMISE_AFTER = 1e10
+
 #: instances meeting its assumptions that the search of a claim reaches by default (see
 #: :attr:`Budget.meeting`): the batches of the budget are sized to cover the small scope, and a
 #: claim whose assumptions hold on few of them would otherwise be tested on a few thousand
@@ -164,6 +174,8 @@ class BatchStore:
                                       theorem.tolerance)
         self.evaluated = 0
         self._examples: list[tuple[Structure, dict[str, np.ndarray]]] | None = None
+        #: XLA's estimate of the work of the batches evaluated so far, per structure
+        self.work: dict[Structure, float] = {}
 
     def examples(self) -> list[tuple[Structure, dict[str, np.ndarray]]]:
         """The theorem's explicit examples, checked against its sampler (once for every variant)."""
@@ -201,19 +213,26 @@ class BatchStore:
             return None
 
     def evaluate(self, s: Structure, pools: Any) -> dict[str, Any]:
+        """The outputs for the batch ``pools`` draws at ``s``: by the quick programs until the batches
+        evaluated at ``s`` come to :data:`OPTIMISE_AFTER` of XLA's estimate of their work, then by the
+        optimised ones (see :data:`verify.engine.programs.QUICK_OPTIONS`)."""
+        optimise = self.work.get(s, 0.0) >= OPTIMISE_AFTER
         try:
-            return self._fused(s, pools)
+            out = self._fused(s, pools, optimise)
         except Exception:  # noqa: BLE001 - one variant's property broke: evaluate them one by one
-            return self._one_by_one(s, pools)
+            out = self._one_by_one(s, pools, optimise=optimise)
+        cost = self.cost(s, pools)
+        self.work[s] = self.work.get(s, 0.0) + (cost or 0.0)
+        return out
 
-    def _one_by_one(self, s: Structure, pools: Any, given: bool = False) -> dict[str, Any]:
+    def _one_by_one(self, s: Structure, pools: Any, given: bool = False, optimise: bool = False) -> dict[str, Any]:
         rows, holds, trivial, errors, first = [], None, None, {}, None
         n = next(iter(pools.values())).shape[0] if given else pools.shape[0]
         for name, prop in zip(self.names, self.props):
             try:
                 fused = fused_evaluator((prop,), self.theorem.sample, self.theorem.assumptions, self.theorem.trivial,
                                         self.theorem.tolerance)
-                out = fused.on_instances(s, pools) if given else fused(s, pools)
+                out = fused.on_instances(s, pools) if given else fused(s, pools, optimise)
             except Exception as exc:  # noqa: BLE001 - reported when this variant is searched
                 errors[name] = stable_text(f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
                 first = first or exc

@@ -230,3 +230,35 @@ def test_the_quick_and_the_optimised_program_are_two_programs_with_one_estimate_
     assert estimates[0].get("bytes accessed") == estimates[1].get("bytes accessed")
     # the same float64 arithmetic: equal up to rounding (an add contracted into a multiply, say)
     np.testing.assert_allclose(np.asarray(quick(x)), np.asarray(optimised(x)), rtol=1e-14, atol=0)
+
+
+def test_a_structure_moves_to_the_optimised_program_after_its_share_of_work(monkeypatch):
+    """BatchStore.evaluate: quick programs until a structure's batches come to OPTIMISE_AFTER of XLA's
+    estimate, optimised after; the same batch gives the same outputs either way, up to rounding."""
+    from verify.engine import search as S
+    from verify.engine.scope import small_scope
+    from verify.values import Structure
+
+    thm = get("patel2016.switch-relu")
+    store = S.BatchStore(thm, {"claim": thm.property}, 64)
+    s = Structure(small_scope(thm)[0][0])
+    pools = store.pools(s, 1)
+    per_batch = store.cost(s, pools)
+    assert per_batch and per_batch > 0
+    monkeypatch.setattr(S, "OPTIMISE_AFTER", 2 * per_batch)
+
+    def optimised_programs() -> int:
+        return sum(1 for key in programs._memory if key[1] == s and key[3])
+
+    programs.release()
+    outs = [store.evaluate(s, pools) for _ in range(3)]
+    assert store.work[s] == 3 * per_batch
+    assert optimised_programs() == 2  # the third batch: the sampler's program and the property's, optimised
+    for k in ("ratio", "absres", "score"):
+        np.testing.assert_allclose(outs[2][k], outs[0][k], rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(outs[2]["holds"], outs[0]["holds"])
+    programs.release()
+    fresh = S.BatchStore(thm, {"claim": thm.property}, 64)
+    fresh.evaluate(s, pools)
+    fresh.evaluate(s, pools)
+    assert optimised_programs() == 0  # two batches' work is not past the threshold yet

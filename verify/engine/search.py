@@ -27,7 +27,8 @@ A failing instance is then shrunk value by value and judged in float64 and at 50
 Batches are evaluated by one compiled program per structure for every variant of the theorem
 (:class:`BatchStore`): the claim, each mutant and each ablation read the same batches, so a batch
 is computed once per run whatever the number of variants, and variants searched with the same
-seed share it.
+seed share it. A structure's programs are compiled quickly, and optimised once its batches come to
+:data:`OPTIMISE_AFTER` of XLA's estimate of their work (:meth:`BatchStore.evaluate`).
 
 A claim expected true is ``confirmed`` only when enough of the instances meeting its assumptions
 lie outside every trivial regime the theorem names (``Theorem.trivial``); below

@@ -224,3 +224,20 @@ def test_saliency_sampler_reaches_live_mixed_networks():
     for r in res.structures:
         by_depth[r["structure"]["depth"]] = by_depth.get(r["structure"]["depth"], 0) + r["nontrivial"]
     assert set(by_depth) == {1, 2, 3} and all(v > 0 for v in by_depth.values()), by_depth
+
+
+@pytest.mark.parametrize("y", [6.0, 8.0, 10.0, 12.0, 14.0])
+def test_block_layer_holds_where_tanh_saturates(y):
+    """Found by `verify run` once programs were compiled without LLVM's optimisation (so without contracting
+    1 - V*V into one exact multiply-add): where tanh saturates, 1 - V^2 is 2e-5 to 3e-12 and its float64
+    rounding ~1e-16, so a tolerance scale of |phi'| failed the true claim by up to 200x. The scale is now the
+    size of phi''s terms (dphi_size, 1 + V^2). The claim holds at every such instance, by the engine's own
+    evaluation."""
+    from verify.engine.evaluate import single_evaluator
+
+    thm = B.block_layer
+    s = Structure({"B": 2, "act": "tanh", "widths": (2, 2)})
+    x = {"X": np.array([[y, 0.3], [-0.7, y / 2]]), "W0": np.eye(2), "b0": np.zeros(2),
+         "C": np.array([[0.9, -0.4], [0.2, 1.1]]), "Q": np.array([[0.3, 0.1], [-0.2, 0.5]])}
+    out = single_evaluator(thm.property, tuple(thm.assumptions), thm.tolerance)(s, x)
+    assert bool(out["finite"]) and float(out["ratio"]) <= 1.0

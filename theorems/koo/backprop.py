@@ -87,7 +87,8 @@ RELU_CONVENTION = (
 )
 
 # Rounding: both sides of every comparison are sums of products of the same terms taken in different orders;
-# `scale` is computed by running the same computation on absolute values (|W|, |X|, |phi'|, |dL/dV|, ...), so
+# `scale` is computed by running the same computation on absolute values (|W|, |X|, the terms of phi' (dphi_size),
+# |dL/dV|, ...), so
 # the float64 error is <= (number of terms along a path, <= ~50 here) * eps * scale ~ 1e-14 * scale.
 TOLERANCE = Tolerance(
     atol=0.0, rtol=1e-11,
@@ -127,6 +128,19 @@ def dphi(act, y, v):
     if act == "sigmoid":
         return v * (1.0 - v)
     return xp.ones(y.shape)
+
+
+def dphi_size(act, y, v):
+    """The size of the terms of phi'(Y) as :func:`dphi` computes it (the same computation on absolute
+    values), for a tolerance scale: 1 + V^2 for tanh, |V| (1 + |V|) for the sigmoid. Not |phi'|: where
+    tanh saturates, 1 - V^2 cancels to ~1e-20 while its float64 rounding is ~1e-16 (an exact
+    multiply-add gives 2e-20, a rounded product then a subtraction 1e-16: a program compiled with
+    LLVM's optimisation off showed it, koo.backprop.block-layer at tanh, |Y| ~ 20)."""
+    if act == "tanh":
+        return 1.0 + v * v
+    if act == "sigmoid":
+        return xp.abs(v) * (1.0 + xp.abs(v))
+    return xp.abs(dphi(act, y, v))
 
 
 def _on(cond):
@@ -197,14 +211,15 @@ def _loss(x, V):
 
 def block_backward(s, x, *, wt=True, use_dphi=True, xt=True, sum_b=True, absolute=False):
     """The lecture's block backward, written by hand over xp. Flags select the mutants; ``absolute``
-    runs it on |W|, |X|, |phi'|, |dL/dV| (the size of the terms summed, for the tolerance scale)."""
+    runs it on |W|, |X|, the terms of phi' (:func:`dphi_size`), |dL/dV| (the size of the terms summed, for the
+    tolerance scale)."""
     ab = xp.abs if absolute else (lambda a: a)
     Xs, Ys, Vs = _forward(s, x, x["X"])
     G = ab(x["C"]) + ab(x["Q"]) * ab(Vs[-1])  # dL/dV of the top layer
     grads = {}
     for l in reversed(range(len(s.widths) - 1)):
         W, Xl = ab(x[f"W{l}"]), ab(Xs[l])
-        dY = ab(dphi(s.act, Ys[l], Vs[l])) * G if use_dphi else G
+        dY = (dphi_size if absolute else dphi)(s.act, Ys[l], Vs[l]) * G if use_dphi else G
         n_out, n_in = W.shape
         grads[f"W{l}"] = dY @ xp.transpose(Xl) if xt else xp.reshape(Xl @ xp.transpose(dY), (n_out, n_in))
         grads[f"b{l}"] = xp.sum(dY, axis=1) if sum_b else xp.sum(dY, axis=1) / s.B
@@ -239,7 +254,7 @@ def forward_mode_gradient(s, x, absolute=False):
     t = dirs["X"]
     for l in range(len(s.widths) - 1):
         dY = dirs[f"W{l}"] @ ab(Xs[l]) + ab(x[f"W{l}"]) @ t + dirs[f"b{l}"][:, :, None]
-        t = ab(dphi(s.act, Ys[l], Vs[l])) * dY
+        t = (dphi_size if absolute else dphi)(s.act, Ys[l], Vs[l]) * dY
     flat = xp.sum((ab(x["C"]) + ab(x["Q"]) * ab(Vs[-1])) * t, axis=(1, 2))
     out, off = {}, 0
     for n, sh, k in zip(names, shapes, sizes):

@@ -48,6 +48,17 @@ def test_list_imports_neither_jax_nor_sympy():
     assert "patel2016.switch-relu" in proc.stdout
 
 
+def test_an_unknown_id_is_answered_from_the_index_without_importing_the_catalogue():
+    code = ("import sys\nfrom verify.registry import get\nfrom verify.errors import UsageError\n"
+            "try:\n    get('patel2016.switch-rel')\nexcept UsageError as e:\n    print(e)\n"
+            "print(sorted(m for m in sys.modules if m.startswith('theorems.')))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    message, imported = proc.stdout.strip().splitlines()[-2:]
+    assert "did you mean patel2016.switch-relu" in message
+    assert imported == "[]"
+
+
 def test_a_stale_index_is_not_used(monkeypatch):
     from verify import index
 

@@ -178,16 +178,20 @@ def load_file(path: str | Path) -> list[Theorem]:
 
 
 def get(theorem_id: str) -> Theorem:
+    from verify import index
+
     found = _indexed([theorem_id])
     if found and found[0].id == theorem_id:
         return found[0]
-    for thm in catalogue():
-        if thm.id == theorem_id:
-            return thm
+    rows = index.cached()  # current, and no plug-in installed: it holds every id of the catalogue
+    if rows is None or any(r["id"] == theorem_id for r in rows):
+        for thm in catalogue():
+            if thm.id == theorem_id:
+                return thm
     if len(theorem_id) > MAX_ID_LENGTH or not ID_PATTERN.match(theorem_id):
         raise UsageError(f"{theorem_id[:80]!r} is not a theorem id, a prefix or a .py file; "
                          "`verify list` shows the catalogue")
-    ids = [t.id for t in catalogue()]
+    ids = [r["id"] for r in rows] if rows is not None else [t.id for t in catalogue()]
     close = difflib.get_close_matches(theorem_id, ids, n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else "; `verify list` shows the catalogue"
     raise UsageError(f"unknown theorem id {theorem_id!r}{hint}")

@@ -74,10 +74,11 @@ COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False}
 #: catalogue's programs (2 cores, batch 512) compiling took 4.0 s in place of 8.3 s and running them
 #: 31 ms in place of 18.5 ms: most programs of a search evaluate one batch or a few, and the suite
 #: compiles about 1,500. The engine asks for the optimised program where a structure's batches
-#: come to more work (:data:`verify.engine.search.OPTIMISE_AFTER`). The two compute the same
-#: float64 arithmetic, rounded alike up to the contraction of a multiply and an add into one (the
-#: last digits of a residual can differ between them); which of the two evaluates a batch depends
-#: only on the batches before it, never on a cache or the clock. Part of a kept program's name.
+#: come to more work (:data:`verify.engine.search.OPTIMISE_AFTER`). The two run the same float64
+#: operations, but the optimised code may contract a multiply and an add into one fused operation,
+#: so the last digits of a residual can differ between them (a tolerance that only holds with the
+#: contraction is wrong: koo.backprop's at a saturated tanh was); which of the two evaluates a batch
+#: depends only on the batches before it, never on a cache or the clock. Part of a kept program's name.
 QUICK_OPTIONS: dict[str, Any] = {"xla_backend_optimization_level": 0}
 
 _lock = threading.Lock()

@@ -134,12 +134,12 @@ MIN_EXAMPLES = 10
 
 #: XLA's estimate of work (floating-point operations plus bytes accessed) that the batches of one
 #: structure come to before they are evaluated by optimised programs in place of quick ones
-#: (:data:`verify.engine.programs.QUICK_OPTIONS`): about a second of them on one core (the
-#: catalogue's programs run 1e10 to 1.6e10 of it a second optimised, and take 1.4 to 2 times as long
-#: quick), which is what optimising costs again in compilation. So a structure searched with a batch
-#: or a few (most of them) is compiled once, quickly, and one whose batches are heavy or many (a
-#: teacher model's top-up) runs optimised after its first seconds. Deterministic: it depends on the
-#: batches before, never on a cache or the clock
+#: (:data:`verify.engine.programs.QUICK_OPTIONS`): about a second of them on one core (five of the
+#: catalogue's programs ran 3e9 to 2.3e10 of it a second optimised, about 1e10 for most, and took
+#: 1.4 to 2 times as long quick), which is about what optimising costs again in compilation. So a
+#: structure searched with a batch or a few (most of them) is compiled once, quickly, and one whose
+#: batches are heavy or many (a teacher model's top-up) runs optimised after its first seconds.
+#: Deterministic: it depends on the batches before, never on a cache or the clock
 OPTIMISE_AFTER = 1e10
 
 #: instances meeting its assumptions that the search of a claim reaches by default (see

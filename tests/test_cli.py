@@ -57,6 +57,13 @@ def test_an_unknown_id_is_answered_from_the_index_without_importing_the_catalogu
     message, imported = proc.stdout.strip().splitlines()[-2:]
     assert "did you mean patel2016.switch-relu" in message
     assert imported == "[]"
+    # and so is `verify check` of one: neither SymPy nor a theorem module is imported before it says so
+    code = ("import sys\nfrom verify.cli import main\ncode = main(['check', 'patel2016.switch-rel'])\n"
+            "print(code, sorted(m for m in ('sympy',) if m in sys.modules), "
+            "sorted(m for m in sys.modules if m.startswith('theorems.') and m.count('.') > 1))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert "did you mean patel2016.switch-relu" in proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "2 [] []", proc.stdout
 
 
 def test_a_stale_index_is_not_used(monkeypatch):

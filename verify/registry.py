@@ -221,14 +221,19 @@ def select(refs: list[str]) -> list[Theorem]:
     ``.py`` files; the whole catalogue when empty. Ids are unique across everything selected."""
     if not refs:
         return list(catalogue())
+    from verify import index
+
     indexed = _indexed(refs)
     if indexed is not None:
         return unique(indexed)
+    rows = index.cached()
     chosen: list[Theorem] = []
     for ref in refs:
         if ref.endswith(".py") or os.path.isfile(ref):
             chosen.extend(load_file(ref))
             continue
+        if rows is not None and index.select_rows(rows, [ref]) is None:
+            get(ref)  # names nothing in the catalogue, whose every id the index holds: get says so
         exact = [t for t in catalogue() if t.id == ref]
         chosen.extend(exact or [t for t in catalogue() if t.id.startswith(ref + ".")] or [get(ref)])
     return unique(chosen)

@@ -230,7 +230,7 @@ def test_saliency_sampler_reaches_live_mixed_networks():
 def test_block_layer_holds_where_tanh_saturates(y):
     """Found by `verify run` once programs were compiled without LLVM's optimisation (so without contracting
     1 - V*V into one exact multiply-add): where tanh saturates, 1 - V^2 is 2e-5 to 3e-12 and its float64
-    rounding ~1e-16, so a tolerance scale of |phi'| failed the true claim by up to 200x. The scale is now the
+    rounding ~1e-16, so a tolerance scale of |phi'| failed the true claim by up to 206x. The scale is now the
     size of phi''s terms (dphi_size, 1 + V^2). The claim holds at every such instance, by the engine's own
     evaluation."""
     from verify.engine.evaluate import single_evaluator

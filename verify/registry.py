@@ -19,7 +19,7 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from verify.errors import TheoremError, UsageError, VerifyError
 from verify.guard import user_code
@@ -82,14 +82,14 @@ def _catalogue_modules() -> tuple[tuple[ModuleType, tuple[Theorem, ...]], ...]:
     return tuple(loaded)
 
 
-def _indexed(refs: list[str]) -> list[Theorem] | None:
+def _indexed(refs: list[str], rows: list[dict[str, Any]] | None) -> list[Theorem] | None:
     """The theorems ``refs`` name (ids or id prefixes), importing only the catalogue modules that
     hold them, by the catalogue index; ``None`` when the index cannot say (missing or stale, a
     plug-in installed, a file or an unknown name among ``refs``): the caller imports everything.
-    A current index was written from the whole catalogue, so its ids are unique."""
+    A current index was written from the whole catalogue, so its ids are unique. ``rows``: the
+    index's rows (:func:`verify.index.cached`)."""
     from verify import index
 
-    rows = index.cached()
     chosen = index.select_rows(rows, refs) if rows is not None and refs else None
     if chosen is None:
         return None
@@ -180,14 +180,20 @@ def load_file(path: str | Path) -> list[Theorem]:
 def get(theorem_id: str) -> Theorem:
     from verify import index
 
-    found = _indexed([theorem_id])
+    rows = index.cached()  # current, and no plug-in installed: it holds every id of the catalogue
+    found = _indexed([theorem_id], rows)
     if found and found[0].id == theorem_id:
         return found[0]
-    rows = index.cached()  # current, and no plug-in installed: it holds every id of the catalogue
     if rows is None or any(r["id"] == theorem_id for r in rows):
         for thm in catalogue():
             if thm.id == theorem_id:
                 return thm
+    _refuse(theorem_id, rows)
+
+
+def _refuse(theorem_id: str, rows: list[dict[str, Any]] | None) -> NoReturn:
+    """The error for an id that names no theorem, with the nearest ids (from the index's ``rows``,
+    else from the imported catalogue)."""
     if len(theorem_id) > MAX_ID_LENGTH or not ID_PATTERN.match(theorem_id):
         raise UsageError(f"{theorem_id[:80]!r} is not a theorem id, a prefix or a .py file; "
                          "`verify list` shows the catalogue")
@@ -223,17 +229,17 @@ def select(refs: list[str]) -> list[Theorem]:
         return list(catalogue())
     from verify import index
 
-    indexed = _indexed(refs)
+    rows = index.cached()
+    indexed = _indexed(refs, rows)
     if indexed is not None:
         return unique(indexed)
-    rows = index.cached()
     chosen: list[Theorem] = []
     for ref in refs:
         if ref.endswith(".py") or os.path.isfile(ref):
             chosen.extend(load_file(ref))
             continue
         if rows is not None and index.select_rows(rows, [ref]) is None:
-            get(ref)  # names nothing in the catalogue, whose every id the index holds: get says so
+            _refuse(ref, rows)  # names nothing in the catalogue, whose every id the index holds
         exact = [t for t in catalogue() if t.id == ref]
         chosen.extend(exact or [t for t in catalogue() if t.id.startswith(ref + ".")] or [get(ref)])
     return unique(chosen)

@@ -56,6 +56,23 @@ def test_the_claim_is_topped_up_over_the_structures_where_its_assumptions_held()
     assert sum(row["meeting_assumptions"] for row in r.structures) == r.satisfied
 
 
+def test_the_top_up_counts_the_work_of_the_batches_it_read_only():
+    """Each top-up batch is started before the one before it is read (JAX computes it meanwhile);
+    the one started after the last batch read is cancelled, so a structure's work (which chooses
+    its programs, quick or optimised) is that of the batches read there, as if read one at a time."""
+    from verify.engine.search import BatchStore
+    from verify.values import Structure
+
+    store = BatchStore(HALF, {"claim": HALF.property}, 32)
+    r = search(HALF, budget=Budget(examples=4, batch=32, guided=0.0, meeting=2_000, topup_batches=400), store=store)
+    assert r.topup["reached"] and r.topup["batches"] > 2
+    assert sum(row["drawn"] for row in r.structures) == 32 * store.evaluated
+    for row in r.structures:
+        s = Structure(row["structure"])
+        per_batch = store.cost(s, store.pools(s, 0))
+        assert store.work[s] == pytest.approx(row["drawn"] // 32 * per_batch, rel=1e-12)
+
+
 def test_the_top_up_stops_at_its_batches_and_says_it_fell_short():
     r = search(HALF, budget=Budget(examples=4, batch=32, guided=0.0, meeting=2_000, topup_batches=3))
     assert r.verdict == "confirmed" and r.topup["batches"] == 3 and not r.topup["reached"]

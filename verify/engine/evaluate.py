@@ -216,11 +216,16 @@ def fused_evaluator(props: tuple[Any, ...], sample: Any, assumptions: tuple[Assu
             return jax.device_get(programs.run(name, on, s, xs, optimise=optimise))
 
     @in_float64
+    def start(s: Structure, pools: Any, optimise: bool = False) -> dict[str, Any]:
+        """The outputs of :func:`call` as device arrays, returned as soon as the programs are
+        dispatched: JAX computes them while Python goes on (``jax.device_get`` waits for them)."""
+        with backend("jax"):
+            return programs.run(name, on, s, _draw(sample, s, pools, optimise), optimise=optimise)
+
     def call(s: Structure, pools: Any, optimise: bool = False) -> dict[str, np.ndarray]:
         """The outputs for the instances a batch's uniform pool draws, by the quick programs or the
         optimised ones (the sampler's and the property's)."""
-        with backend("jax"):
-            return on_instances(s, _draw(sample, s, pools, optimise), optimise)
+        return jax.device_get(start(s, pools, optimise))
 
     @in_float64
     def cost(s: Structure, pools: Any) -> float | None:
@@ -235,6 +240,7 @@ def fused_evaluator(props: tuple[Any, ...], sample: Any, assumptions: tuple[Assu
         return costs[key]
 
     call.on_instances = on_instances
+    call.start = start
     call.cost = cost
     return call
 

@@ -212,7 +212,8 @@ def test_programs_are_compiled_with_the_engine_s_options_and_without_those_jaxli
 
 def test_the_quick_and_the_optimised_program_are_two_programs_with_one_estimate_of_work():
     """A structure's batches move to the optimised program by XLA's estimate of their work
-    (verify.engine.search.OPTIMISE_AFTER): the estimate must not depend on which one was compiled."""
+    (verify.engine.search.OPTIMISE_AFTER): the estimate must not depend on which one was compiled.
+    The second is compiled from the first one's lowering."""
     import jax.numpy as jnp
 
     def work(static, x):
@@ -220,9 +221,11 @@ def test_the_quick_and_the_optimised_program_are_two_programs_with_one_estimate_
 
     x = jnp.linspace(-1.0, 1.0, 48).reshape(8, 6)
     programs.release()
+    lowered = programs.stats["lowered"]
     quick = programs._program(None, work, 0.5, (x,), False)
     optimised = programs._program(None, work, 0.5, (x,), True)
     assert quick is not optimised
+    assert programs.stats["lowered"] == lowered + 1  # traced and lowered once, compiled twice
     assert programs._program(None, work, 0.5, (x,), False) is quick  # each is compiled once
     estimates = [p.cost_analysis() for p in (quick, optimised)]
     estimates = [e[0] if isinstance(e, (list, tuple)) else e for e in estimates]

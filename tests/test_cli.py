@@ -149,6 +149,27 @@ def test_help_explains_every_command():
         assert command in proc.stdout
 
 
+def test_the_command_freezes_what_its_imports_made_in_its_own_process_only(tmp_path, data):
+    """``verify`` moves the objects its imports made out of the collector's view (gc.freeze) in its
+    own processes; a Python program that calls main() keeps its collector as it was."""
+    import gc
+
+    from verify import cli
+
+    args = ["check", str(data / "true_theorem.py"), *SMALL, "--certificates", str(tmp_path / "c"),
+            "--out", str(tmp_path / "x")]
+    before = gc.get_freeze_count()
+    assert cli.main(args) == 0
+    assert gc.get_freeze_count() == before
+    code = ("import atexit, gc, sys\n"
+            "atexit.register(lambda: print('frozen', gc.get_freeze_count(), file=sys.stderr))\n"
+            f"sys.argv = ['verify', *{args!r}]\n"
+            "from verify.cli import entry\nentry()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stderr.split("frozen")[-1]) > 100_000  # JAX's and SymPy's objects
+
+
 def test_worker_processes_do_not_change_the_results(tmp_path, data):
     """``--jobs 2`` runs theorems in two spawned workers; each run depends only on the seed, so the
     certificates equal those of one process (apart from timings and dates)."""

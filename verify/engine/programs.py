@@ -340,7 +340,7 @@ def _load_or_compile(name: str | None, fn: Callable[..., Any], static: Any, args
             return program
         except Exception:  # noqa: BLE001 - unreadable (truncated, another build): compile it anew
             stats["unreadable"] += 1
-    lowered = _lowering(fn, static, args, shapes)
+    lowered = _lowering(fn, static, args, shapes, optimise)
     hits = _xla_cache_hits()
     if path is None or REUSE_XLA_CACHE:
         program = _compile(lowered, optimise)
@@ -360,29 +360,30 @@ def _load_or_compile(name: str | None, fn: Callable[..., Any], static: Any, args
     return program
 
 
-#: lowered programs kept for a second compilation, at most: the optimised program of a structure is
-#: compiled from the lowering its quick one was compiled from, not traced and lowered again. On
-#: tian2018.thm2.reformulation's search (26 programs, 6 of them compiled both ways) with an empty
-#: cache: 58.6 s in place of 65.1 s, with 13 MB more memory at most (2 cores); 16 reused 2 of the 6
-MAX_LOWERED = 64
+#: lowerings of quick programs kept for their optimised compilation, at most: the optimised program
+#: of a structure is compiled from the lowering its quick one was compiled from, not traced and
+#: lowered again (and the lowering is then dropped). On tian2018.thm2.reformulation's search (26
+#: programs, 6 of them compiled both ways) with an empty cache: 58.6 s in place of 65.1 s (2 cores)
+MAX_LOWERED = 32
 _lowered: "collections.OrderedDict[tuple, Any]" = collections.OrderedDict()
 
 
-def _lowering(fn: Callable[..., Any], static: Any, args: tuple, shapes: tuple) -> Any:
-    """``fn`` traced and lowered for ``static`` and the shapes of ``args``, or the lowering of the
-    same program done lately (for its other kind: quick or optimised)."""
+def _lowering(fn: Callable[..., Any], static: Any, args: tuple, shapes: tuple, optimise: bool) -> Any:
+    """``fn`` traced and lowered for ``static`` and the shapes of ``args``: for an optimised program,
+    the lowering its quick program was compiled from when it is still kept."""
     import jax
 
     key = (fn, static, shapes)
     with _lock:
-        lowered = _lowered.pop(key, None)
+        lowered = _lowered.pop(key, None) if optimise else None
     if lowered is None:
         lowered = jax.jit(functools.partial(fn, static)).lower(*args)
         stats["lowered"] += 1
-    with _lock:
-        _lowered[key] = lowered
-        while len(_lowered) > MAX_LOWERED:
-            _lowered.popitem(last=False)
+    if not optimise:
+        with _lock:
+            _lowered[key] = lowered
+            while len(_lowered) > MAX_LOWERED:
+                _lowered.popitem(last=False)
     return lowered
 
 

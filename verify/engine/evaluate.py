@@ -152,12 +152,16 @@ def batch_evaluator(prop: Any, sample: Any, assumptions: tuple[Assumption, ...],
     name = programs.name_of("batch on instances", prop, assumptions, repr(tol))
 
     @in_float64
-    def call(s: Structure, key_seed: int, n: int) -> dict[str, np.ndarray]:
+    def start(s: Structure, key_seed: int, n: int) -> dict[str, Any]:
+        """The outputs of :func:`call` as device arrays, returned once the programs are dispatched."""
         pools, _ = draw_batch(sample, s, key_seed, n)
         with backend("jax"):
-            out = programs.run(name, run, s, _draw(sample, s, pools, optimise=True), optimise=True)
-        return jax.device_get(out)
+            return programs.run(name, run, s, _draw(sample, s, pools, optimise=True), optimise=True)
 
+    def call(s: Structure, key_seed: int, n: int) -> dict[str, np.ndarray]:
+        return jax.device_get(start(s, key_seed, n))
+
+    call.start = start
     return call
 
 

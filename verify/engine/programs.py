@@ -362,8 +362,9 @@ def _load_or_compile(name: str | None, fn: Callable[..., Any], static: Any, args
 
 #: lowerings of quick programs kept for their optimised compilation, at most: the optimised program
 #: of a structure is compiled from the lowering its quick one was compiled from, not traced and
-#: lowered again (and the lowering is then dropped). On tian2018.thm2.reformulation's search (26
-#: programs, 6 of them compiled both ways) with an empty cache: 58.6 s in place of 65.1 s (2 cores)
+#: lowered again (and the lowering is then dropped). On tian2018.thm2.reformulation's numeric search
+#: (26 programs, 6 of them compiled both ways) with an empty cache: 48.6 s in place of 65.1 s, one
+#: run each on 2 cores; on koo.backprop.block-layer, which reuses none, about 55 MB more memory
 MAX_LOWERED = 32
 _lowered: "collections.OrderedDict[tuple, Any]" = collections.OrderedDict()
 

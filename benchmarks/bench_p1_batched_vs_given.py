@@ -24,29 +24,21 @@ from verify.registry import get
 from verify.values import Structure
 
 
-def batched_rate(thm, s: Structure, batch: int, seconds: float) -> float:
+def batched_rate(thm, s: Structure, batch: int, seconds: float, ahead: bool = False) -> float:
+    """Instances per second, each batch read before the next is started, or (``ahead``) as a claim's
+    top-up reads them: each started before the one before it is read, so that JAX computes it while
+    Python checks the other."""
     run = batch_evaluator(thm.property, thm.sample, thm.assumptions, thm.tolerance)
     run(s, 0, batch)  # compile
     n, seed, t0 = 0, 1, time.perf_counter()
+    pending = run.start(s, seed, batch)
     while time.perf_counter() - t0 < seconds:
-        out = run(s, seed, batch)
+        seed += 1
+        upcoming = run.start(s, seed, batch) if ahead else None
+        out = jax.device_get(pending)
         assert (out["ratio"] <= 1).all()
-        n, seed = n + batch, seed + 1
-    return n / (time.perf_counter() - t0)
-
-
-def pipelined_rate(thm, s: Structure, batch: int, seconds: float) -> float:
-    """The same batches read as a claim's top-up reads them: each started before the one before it
-    is read, so that JAX computes it while Python checks the other."""
-    run = batch_evaluator(thm.property, thm.sample, thm.assumptions, thm.tolerance)
-    run(s, 0, batch)  # compile
-    n, seed, t0 = 0, 2, time.perf_counter()
-    pending = run.start(s, 1, batch)
-    while time.perf_counter() - t0 < seconds:
-        now, pending = pending, run.start(s, seed, batch)
-        out = jax.device_get(now)
-        assert (out["ratio"] <= 1).all()
-        n, seed = n + batch, seed + 1
+        n += batch
+        pending = upcoming if ahead else run.start(s, seed, batch)
     jax.device_get(pending)
     return n / (time.perf_counter() - t0)
 
@@ -76,7 +68,7 @@ def main() -> None:
     thm = get("patel2016.switch-relu")
     s = Structure({"D": args.D})
     batched = batched_rate(thm, s, args.batch, args.seconds)
-    pipelined = pipelined_rate(thm, s, args.batch, args.seconds)
+    pipelined = batched_rate(thm, s, args.batch, args.seconds, ahead=True)
     per_example = given_rate(thm, s, args.examples)
     print(f"P1 switch-relu, D = {args.D}")
     print(f"  batched jit(vmap), batch {args.batch}: {batched:12,.0f} instances/s")

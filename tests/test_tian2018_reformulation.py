@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import jax.numpy as jnp
+import mpmath
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -151,6 +152,60 @@ def test_event_threshold_gates_whole_events():
             assert (gate[ids == a] == gate[ids == a][0]).all()
         assert gate[:, 0].any() and not gate[:, 0].all()  # column 0 has gaps: both sides occur
         assert gate[:, 1].all()  # column 1's event ranges overlap: no gap, open everywhere
+
+
+def _labellings(tree, teacher):
+    """Every labelling a property conditions on in this layout: each region's content and variable,
+    and the joint ones of an edge (the parent's variable with the child's, or with its content)."""
+    T = TT.tables(TT.LAYOUTS[tree], teacher)
+    out = [(ids, m) for r in range(len(T.regions)) for ids, m in ((T.cid[r], T.mc[r]), (T.zid[r], T.mz[r]))]
+    for a, b in T.edges:
+        out.append(TT.compact(TT.LAYOUTS[tree], teacher, (("z", a), ("z", b))))
+        out.append(TT.compact(TT.LAYOUTS[tree], teacher, (("z", a), ("c", b))))
+    return T, out
+
+
+@pytest.mark.parametrize("tree,teacher", [("dag8", "count_leaves"), ("d6-uneven", "xor_leaves"), ("d5-overlap", "count_leaves"),
+                                          ("d4-deep", "xor_all"), ("d2", "label_top")])
+def test_segment_sums_and_event_ranges_reduced_over_ignored_pixels_are_the_plain_ones(tree, teacher):
+    """The sums and the event ranges are taken over the pixels a labelling ignores first: the same
+    sums (to rounding) and the same extremes (exactly) as adding and comparing input by input. Both
+    ways occur: labellings that give each pattern of their pixels its own label (a permutation) and
+    lossy ones that do not."""
+    T, labellings = _labellings(tree, teacher)
+    rng = np.random.default_rng(3)
+    kinds = set()
+    for ids, m in labellings:
+        vals = rng.normal(size=(T.N, 3))
+        plain = np.zeros((m, 3))
+        np.add.at(plain, ids, vals)
+        free, labels, order = TT._pixel_factor(np.asarray(ids, dtype=np.int64).tobytes(), m)
+        kinds.add(order is not None)
+        for name in ("jax", "numpy"):
+            with backend(name):
+                np.testing.assert_allclose(np.asarray(TT.segsum(jnp.asarray(vals) if name == "jax" else vals, ids, m)),
+                                           plain, rtol=1e-13, atol=1e-13)
+        with backend("highprec"):
+            exact = TT.segsum(np.array([[mpmath.mpf(float(v)) for v in row] for row in vals], dtype=object), ids, m)
+            np.testing.assert_allclose(np.asarray(exact, dtype=np.float64), plain, rtol=1e-13, atol=1e-13)
+        lo, hi = TT._event_range(jnp.asarray(vals), ids, m)
+        for a in range(m):
+            assert (np.asarray(lo[a]) == vals[ids == a].min(axis=0)).all()
+            assert (np.asarray(hi[a]) == vals[ids == a].max(axis=0)).all()
+        per_event = rng.normal(size=(m, 3))
+        for name in ("jax", "numpy"):  # read back at every input: exactly the gather
+            with backend(name):
+                assert (np.asarray(TT.at_inputs(jnp.asarray(per_event) if name == "jax" else per_event, ids))
+                        == per_event[ids]).all()
+    assert kinds == {True, False}
+    p = rng.dirichlet(np.ones(T.N))
+    with backend("jax"):
+        zero = {r: jnp.zeros((T.N, 1)) for r in range(len(T.regions))}
+        J = TT.event_matrices(TT.structure(tree, teacher, 1), None, {"p": jnp.asarray(p), "F": zero, "D": zero, "G": zero})["J"]
+    for a, b in T.edges:  # the joint law of (z_a, z_b), zero on the pairs that never occur
+        plain = np.zeros((T.mz[a], T.mz[b]))
+        np.add.at(plain, (T.zid[a], T.zid[b]), p)
+        np.testing.assert_allclose(np.asarray(J[(a, b)]), plain, rtol=1e-13, atol=1e-16)
 
 
 @pytest.mark.parametrize("tree,teacher", [("d5-overlap", "xor_mid"), ("dag6", "drop_leaves")])

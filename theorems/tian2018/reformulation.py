@@ -282,7 +282,7 @@ def _t1(variant="claim"):
                     cmap = _content_map(s["tree"], s["teacher"], a, b)
                     tower = TT.segsum(Gj_xj, cmap, mb) / TT.segsum(xp.ones((ma,)), cmap, mb)[:, None]
                 else:
-                    tower = TT.cond_mean(p, Gj_xj[ca], cb, mb)  # E_{x_j | x_k}[g_j(x_j)]
+                    tower = TT.cond_mean(p, TT.at_inputs(Gj_xj, ca), cb, mb)  # E_{x_j | x_k}[g_j(x_j)]
                 absG = TT.cond_mean(p, xp.abs(net["G"][a]), cb, mb)
                 if variant == "gating_from_parent":
                     rhs = rhs + (TT.cond_mean(p, net["D"][a], cb, mb) * tower) @ _T(W)
@@ -349,9 +349,9 @@ def reformulation_terms(s, x, variant="claim"):
         pre, pre_abs = x[TT.bias(a)][None, :], xp.abs(x[TT.bias(a)])[None, :]
         for b in T.children(a):
             W = x[TT.edge_weight(a, b)]
-            PF = TT.cond_mean(p, E["F"][b][T.zid[b]], za, ma)
+            PF = TT.cond_mean(p, TT.at_inputs(E["F"][b], T.zid[b]), za, ma)
             pre = pre + PF @ W
-            pre_abs = pre_abs + TT.cond_mean(p, _abs_mean(p, net["F"][b], T.zid[b], T.mz[b])[T.zid[b]], za, ma) @ xp.abs(W)
+            pre_abs = pre_abs + TT.cond_mean(p, TT.at_inputs(_abs_mean(p, net["F"][b], T.zid[b], T.mz[b]), T.zid[b]), za, ma) @ xp.abs(W)
         gate = E["D"][a]
         rhs = pre if variant == "forward_no_gate" else gate * pre
         fwd.append((E["F"][a], rhs, _abs_mean(p, net["F"][a], za, ma) + gate * pre_abs))
@@ -366,12 +366,12 @@ def reformulation_terms(s, x, variant="claim"):
             if variant == "backward_conditional_reversed":  # sum_a P(z_beta = b | z_alpha = a) g_j(a)
                 Ga = _T(E["P"][(a, b)]) @ E["G"][a]
             else:
-                Ga = TT.cond_mean(p, E["G"][a][za], zb, mb)  # E_{z_alpha | z_beta}[g_j(z_alpha)]
+                Ga = TT.cond_mean(p, TT.at_inputs(E["G"][a], za), zb, mb)  # E_{z_alpha | z_beta}[g_j(z_alpha)]
             if variant == "backward_gate_of_parent":
-                rhs = rhs + TT.cond_mean(p, E["D"][a][za] * E["G"][a][za], zb, mb) @ _T(W)
+                rhs = rhs + TT.cond_mean(p, TT.at_inputs(E["D"][a] * E["G"][a], za), zb, mb) @ _T(W)
             else:
                 rhs = rhs + gate * (Ga @ _T(W))
-            tower_abs = (TT.cond_mean(p, _abs_mean(p, net["G"][a], za, ma)[za], zb, mb)  # E_{z_a|z_b} E[|g_j| | z_a]
+            tower_abs = (TT.cond_mean(p, TT.at_inputs(_abs_mean(p, net["G"][a], za, ma), za), zb, mb)  # E_{z_a|z_b} E[|g_j| | z_a]
                          + _abs_mean(p, net["G"][a], zb, mb))
             if variant == "backward_conditional_reversed":
                 tower_abs = tower_abs + _T(E["P"][(a, b)]) @ _abs_mean(p, net["G"][a], za, ma)
@@ -381,7 +381,7 @@ def reformulation_terms(s, x, variant="claim"):
         za, ma, zb = T.zid[a], T.mz[a], T.zid[b]
         Fb, Gat = net["F"][b], net["G"][a]
         exact = _T(p[:, None] * Fb) @ Gat  # Delta w_jk = E_x[f_k g_j] at [k, j]
-        PF = TT.cond_mean(p, E["F"][b][zb], za, ma)
+        PF = TT.cond_mean(p, TT.at_inputs(E["F"][b], zb), za, ma)
         if variant == "update_product_of_marginals":
             reform = _T(xp.sum(p[:, None] * Fb, axis=0)[None, :]) @ xp.sum(p[:, None] * Gat, axis=0)[None, :]
         else:

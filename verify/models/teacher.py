@@ -29,8 +29,10 @@ Instance keys: ``logits`` (N,), ``w{r}`` (|pixels| x n) and ``b{r}`` for a leaf 
 (n_b x n_a: row = child node k, column = parent node j, i.e. W_ba[k, j] = w_jk) for child b of a.
 
 Conditional expectations ``E[h | v]`` for a labelling ``v`` of the inputs are segment sums
-(``jax.ops.segment_sum`` on the JAX backend, ``numpy.add.at`` on the 50-digit backend), so the
-model runs under ``jit(vmap(...))`` and in mpmath alike. Conventions: ReLU'(0) = 0 (the gate
+(:func:`segsum`: first a sum over the pixels ``v`` ignores, then ``xp.segment_sum`` or a
+permutation over the patterns of the rest), and a function of ``v`` is read at every input by
+broadcasting over those pixels (:func:`at_inputs`), so the model runs under ``jit(vmap(...))``
+and in mpmath alike. Conventions: ReLU'(0) = 0 (the gate
 is ``[pre-activation > 0]``); the top is linear (gate 1).
 
 Reaching the hard regime of T2 by construction
@@ -331,9 +333,63 @@ def compact(tree: tuple, teacher: str, spec: tuple) -> tuple[np.ndarray, int]:
 
 
 
+@functools.lru_cache(maxsize=4096)
+def _pixel_factor(ids_bytes: bytes, m: int) -> tuple[tuple[int, ...], np.ndarray, np.ndarray | None]:
+    """How a labelling of the ``N = 2^d`` inputs factors through their pixels: the pixels it does
+    not depend on (flipping one never changes the label), the labels of the ``2^k`` patterns of the
+    other pixels (row-major, as :func:`tables` orders the inputs), and, when those patterns carry
+    the ``m`` labels one each, the pattern of each label (else None)."""
+    ids = np.frombuffer(ids_bytes, dtype=np.int64)
+    d = len(ids).bit_length() - 1
+    index = np.arange(len(ids))
+    free = tuple(j for j in range(d) if np.array_equal(ids, ids[index ^ (1 << (d - 1 - j))]))
+    cube = ids.reshape((2,) * d)
+    labels = cube[tuple(0 if j in free else slice(None) for j in range(d))].reshape(-1)
+    order = np.argsort(labels) if len(labels) == m and np.array_equal(np.sort(labels), np.arange(m)) else None
+    return free, labels, order
+
+
 def segsum(vals: Any, ids: np.ndarray, m: int) -> Any:
-    """``out[a] = sum_{x : ids[x] = a} vals[x]`` (leading axis), on the active backend."""
-    return xp.segment_sum(vals, ids, m)
+    """``out[a] = sum_{x : ids[x] = a} vals[x]`` (leading axis), on the active backend.
+
+    Every labelling here is a function of some of the input's pixels, so the sum first adds over
+    the pixels it ignores (a reduction over axes of the ``(2,) * d`` cube of inputs: N terms), then
+    over the ``2^k`` patterns of the rest (a permutation when each pattern has its own label, a
+    segment sum otherwise). A dense ``m x N`` indicator product would spend ``m`` times that."""
+    ids = np.asarray(ids, dtype=np.int64)
+    N = len(ids)
+    if N < 2 or N & (N - 1):
+        return xp.segment_sum(vals, ids, m)
+    free, labels, order = _pixel_factor(ids.tobytes(), m)
+    d = N.bit_length() - 1
+    rest = tuple(vals.shape[1:])
+    if free:
+        vals = xp.reshape(xp.sum(xp.reshape(vals, (2,) * d + rest), axis=free), (len(labels),) + rest)
+    if order is None:
+        return xp.segment_sum(vals, labels, m)
+    if np.array_equal(order, np.arange(m)):
+        return vals
+    return vals[order]
+
+
+def at_inputs(values: Any, ids: np.ndarray) -> Any:
+    """``values[ids]``: a function of a labelling's values (row ``a`` = its value on ``{ids = a}``)
+    read at every input. Spread over the pixels the labelling ignores by broadcasting, not
+    gathered input by input: XLA fuses the sums that made ``values`` into a gather, computing
+    them again for every input (on tian2018.thm3's dag8 layout, a third of its time)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    N = len(ids)
+    if N < 2 or N & (N - 1):
+        return values[ids]
+    free, labels, _ = _pixel_factor(ids.tobytes(), values.shape[0])
+    d = N.bit_length() - 1
+    rest = tuple(values.shape[1:])
+    if not np.array_equal(labels, np.arange(len(labels))):
+        values = values[labels]  # one row per pattern of the pixels it reads (a permutation, or fewer)
+    if not free:
+        return values
+    cube = xp.reshape(values, tuple(1 if j in free else 2 for j in range(d)) + rest)
+    return xp.reshape(xp.broadcast_to(cube, (2,) * d + rest), (N,) + rest)
 
 
 def probabilities(x: Any) -> Any:
@@ -354,7 +410,7 @@ def cond_mean(p: Any, H: Any, ids: np.ndarray, m: int) -> Any:
 
 def prob_at(p: Any, ids: np.ndarray, m: int) -> Any:
     """P(v = v(x)) at every input x."""
-    return segsum(p, ids, m)[ids]
+    return at_inputs(segsum(p, ids, m), ids)
 
 
 # --------------------------------------------------------------------------- the student
@@ -410,7 +466,7 @@ def hierarchical_logits(rng: Any, s: Any, spread: float = 1.5) -> Any:
     for r, cz in maps:
         u = spread * rng.normal(T.mc[r])
         lse = xp.log(segsum(xp.exp(u), cz, T.mz[r]))
-        logits = logits + (u - lse[cz])[T.cid[r]]
+        logits = logits + at_inputs(u - lse[cz], T.cid[r])
     return logits
 
 
@@ -418,6 +474,29 @@ def hierarchical_logits(rng: Any, s: Any, spread: float = 1.5) -> Any:
 #: max |pre-activation| + 1): far above float64 rounding of the forward pass (~1e-15), so the
 #: property's own forward pass gates each event as the sampler meant
 GAP_MARGIN = 1e-6
+
+
+def _event_range(u: Any, ids: np.ndarray, m: int) -> tuple[Any, Any]:
+    """Per event (row) and column of ``u`` (N x k), the least and the greatest value of ``u`` on the
+    event's inputs: reduced first over the pixels the labelling ignores, as :func:`segsum` adds."""
+    import jax.numpy as jnp
+
+    ids = np.asarray(ids, dtype=np.int64)
+    N = len(ids)
+    if N >= 2 and not N & (N - 1):
+        free, ids, order = _pixel_factor(ids.tobytes(), m)
+        d = N.bit_length() - 1
+        cube = jnp.reshape(u, (2,) * d + u.shape[1:])
+        lo = jnp.reshape(jnp.min(cube, axis=free), (len(ids),) + u.shape[1:])
+        hi = jnp.reshape(jnp.max(cube, axis=free), (len(ids),) + u.shape[1:])
+        if order is not None:
+            return lo[order], hi[order]
+    else:
+        lo = hi = u
+    member = np.zeros((m, len(ids), 1), dtype=bool)
+    member[ids, np.arange(len(ids)), 0] = True
+    return (jnp.min(jnp.where(member, lo[None], jnp.inf), axis=1),
+            jnp.max(jnp.where(member, hi[None], -jnp.inf), axis=1))
 
 
 def event_threshold(u: Any, ids: np.ndarray, m: int, pick: Any) -> Any:
@@ -435,20 +514,18 @@ def event_threshold(u: Any, ids: np.ndarray, m: int, pick: Any) -> Any:
     fallback = jnp.min(u, axis=0) - 1.0
     if m < 2:
         return fallback
-    member = np.zeros((m, len(ids), 1), dtype=bool)
-    member[ids, np.arange(len(ids)), 0] = True
-    lo = jnp.min(jnp.where(member, u[None], jnp.inf), axis=1)  # m x k
-    hi = jnp.max(jnp.where(member, u[None], -jnp.inf), axis=1)
+    lo, hi = _event_range(u, ids, m)  # m x k
     margin = GAP_MARGIN * (jnp.max(jnp.abs(u), axis=0) + 1.0)
     below = hi[None, :, :] <= hi[:, None, :]  # [a, b]: event b wholly at or below hi_a
     above = lo[None, :, :] > hi[:, None, :] + margin
     valid = jnp.all(below | above, axis=1) & jnp.any(above, axis=1)  # m x k
-    nxt = jnp.min(jnp.where(above, lo[None, :, :], jnp.inf), axis=1)
     count = jnp.sum(valid, axis=0)
     kth = jnp.floor((1.0 - pick) * count)  # 0 .. count - 1
     a = jnp.argmax(jnp.cumsum(valid, axis=0) > kth, axis=0)
-    mid = (jnp.take_along_axis(hi, a[None], axis=0)[0] + jnp.take_along_axis(nxt, a[None], axis=0)[0]) / 2
-    return jnp.where(count > 0, mid, fallback)
+    cut = jnp.take_along_axis(hi, a[None], axis=0)[0]  # the chosen hi_a, per node
+    # the lowest lo_b above it (only the chosen candidate's row of ``above``: m x k, not m x m x k)
+    nxt = jnp.min(jnp.where(lo > cut[None, :] + margin[None, :], lo, jnp.inf), axis=0)
+    return jnp.where(count > 0, (cut + nxt) / 2, fallback)
 
 
 def sample_network(rng: Any, s: Any) -> dict[str, Any]:
@@ -560,6 +637,17 @@ def forward_backward(s: Any, x: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- event matrices
 
 
+@functools.cache
+def _joint_placement(tree: tuple, teacher: str, a: int, b: int) -> tuple[np.ndarray, int, np.ndarray]:
+    """The joint labelling of ``(z_a, z_b)`` over the pairs that occur (``k`` of them), and for each
+    entry of the ``m_a x m_b`` matrix of pairs, row-major, its pair's label, or ``k`` where none occurs."""
+    T = tables(tree, teacher)
+    ids, k = compact(tree, teacher, (("z", a), ("z", b)))
+    place = np.full(T.mz[a] * T.mz[b], k, dtype=np.int64)
+    place[T.zid[a] * T.mz[b] + T.zid[b]] = ids
+    return ids, k, place
+
+
 def event_matrices(s: Any, x: Any, net: dict[str, Any] | None = None) -> dict[str, Any]:
     """Conditioned quantities as matrices over events (row = value of z_r, column = node):
     ``F[r]``, ``D[r]``, ``G[r]`` (= E[. | z_r]); ``lam[r]`` = P(z_r); ``P[(a, b)]`` =
@@ -575,7 +663,10 @@ def event_matrices(s: Any, x: Any, net: dict[str, Any] | None = None) -> dict[st
             out[q][r] = cond_mean(p, net[q][r], ids, m)
     for a, b in T.edges:
         ma, mb = T.mz[a], T.mz[b]
-        J = segsum(p, T.zid[a] * mb + T.zid[b], ma * mb).reshape(ma, mb)
+        ids, k, place = _joint_placement(s["tree"], s["teacher"], a, b)
+        # the sums over the pairs that occur, then set in the ma x mb matrix (0 elsewhere): one
+        # read of each sum, where a segment sum onto all ma * mb pairs zeroes and scatters
+        J = xp.reshape(xp.concatenate([segsum(p, ids, k), xp.zeros((1,))])[place], (ma, mb))
         out["J"][(a, b)] = J
         out["P"][(a, b)] = J / out["lam"][a][:, None]
     return out

@@ -197,6 +197,9 @@ def test_segment_sums_and_event_ranges_reduced_over_ignored_pixels_are_the_plain
             with backend(name):
                 assert (np.asarray(TT.at_inputs(jnp.asarray(per_event) if name == "jax" else per_event, ids))
                         == per_event[ids]).all()
+        with backend("highprec"):
+            exact = np.array([[mpmath.mpf(float(v)) for v in row] for row in per_event], dtype=object)
+            assert (TT.at_inputs(exact, ids) == exact[ids]).all()
     assert kinds == {True, False}
     p = rng.dirichlet(np.ones(T.N))
     with backend("jax"):

@@ -457,6 +457,8 @@ def test_exact_backend_is_exact_and_names_what_it_cannot_do():
         assert i.dtype.kind == "i" and xp.where(i > 0, 1, 0).dtype.kind == "i"  # indices stay integers
         assert xp.max(a).v == B.Fraction(0.2) and xp.argmax(a) == 1
         assert (xp.eye(2) @ a)[1].v == B.Fraction(0.2)
+        spread = xp.broadcast_to(xp.reshape(a, (1, 2)), (3, 2))  # rearranges: the exact values, repeated
+        assert spread.shape == (3, 2) and spread[2, 1].v == B.Fraction(0.2)
         # NumPy functions that only combine entries still see exact values, even of plain float input
         dot = xp.dot(np.array([0.1, 0.2]), np.array([1.0, 1.0]))
         assert dot.v == B.Fraction(0.1) + B.Fraction(0.2) != B.Fraction(0.1 + 0.2)

@@ -400,7 +400,7 @@ class IvBall(_Num):
 
 #: every ``xp`` name that both backends provide (functions and constants)
 SUPPORTED = (
-    "abs", "absolute", "all", "any", "arange", "argmax", "argmin", "array", "asarray", "concatenate",
+    "abs", "absolute", "all", "any", "arange", "argmax", "argmin", "array", "asarray", "broadcast_to", "concatenate",
     "diagonal", "dot", "einsum", "exp", "expand_dims", "eye", "heaviside", "inf", "isfinite", "log",
     "matmul", "max", "maximum", "mean", "min", "minimum", "name", "newaxis", "ones", "ones_like", "outer",
     "prod", "relu", "reshape", "sign", "sqrt", "square", "stack", "sum", "tanh", "trace", "transpose",
@@ -410,7 +410,7 @@ SUPPORTED = (
 #: NumPy functions that only rearrange, combine by + and *, or read shapes: on object arrays they
 #: apply the scalars' own arithmetic, so they are exact (rationals) or enclosures (balls)
 _NUMPY_AS_IS = (
-    "concatenate", "diagonal", "dot", "einsum", "expand_dims", "matmul", "outer", "prod",
+    "broadcast_to", "concatenate", "diagonal", "dot", "einsum", "expand_dims", "matmul", "outer", "prod",
     "reshape", "stack", "trace", "transpose",
 )
 

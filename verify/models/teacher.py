@@ -333,12 +333,20 @@ def compact(tree: tuple, teacher: str, spec: tuple) -> tuple[np.ndarray, int]:
 
 
 
+def _pixel_factor(ids: np.ndarray, m: int) -> tuple[int, tuple[int, ...], np.ndarray, np.ndarray | None] | None:
+    """How a labelling of the ``N = 2^d`` inputs factors through their pixels: ``d``, the pixels it
+    does not depend on (flipping one never changes the label), the labels of the ``2^k`` patterns
+    of the other pixels (row-major, as :func:`tables` orders the inputs), and, when those patterns
+    carry the ``m`` labels one each, the pattern of each label (else None). None when N is not a
+    power of two (not a labelling of this model's inputs)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if len(ids) < 2 or len(ids) & (len(ids) - 1):
+        return None
+    return _factor(ids.tobytes(), m)
+
+
 @functools.lru_cache(maxsize=4096)
-def _pixel_factor(ids_bytes: bytes, m: int) -> tuple[tuple[int, ...], np.ndarray, np.ndarray | None]:
-    """How a labelling of the ``N = 2^d`` inputs factors through their pixels: the pixels it does
-    not depend on (flipping one never changes the label), the labels of the ``2^k`` patterns of the
-    other pixels (row-major, as :func:`tables` orders the inputs), and, when those patterns carry
-    the ``m`` labels one each, the pattern of each label (else None)."""
+def _factor(ids_bytes: bytes, m: int) -> tuple[int, tuple[int, ...], np.ndarray, np.ndarray | None]:
     ids = np.frombuffer(ids_bytes, dtype=np.int64)
     d = len(ids).bit_length() - 1
     index = np.arange(len(ids))
@@ -346,7 +354,7 @@ def _pixel_factor(ids_bytes: bytes, m: int) -> tuple[tuple[int, ...], np.ndarray
     cube = ids.reshape((2,) * d)
     labels = cube[tuple(0 if j in free else slice(None) for j in range(d))].reshape(-1)
     order = np.argsort(labels) if len(labels) == m and np.array_equal(np.sort(labels), np.arange(m)) else None
-    return free, labels, order
+    return d, free, labels, order
 
 
 def segsum(vals: Any, ids: np.ndarray, m: int) -> Any:
@@ -356,12 +364,10 @@ def segsum(vals: Any, ids: np.ndarray, m: int) -> Any:
     the pixels it ignores (a reduction over axes of the ``(2,) * d`` cube of inputs: N terms), then
     over the ``2^k`` patterns of the rest (a permutation when each pattern has its own label, a
     segment sum otherwise). A dense ``m x N`` indicator product would spend ``m`` times that."""
-    ids = np.asarray(ids, dtype=np.int64)
-    N = len(ids)
-    if N < 2 or N & (N - 1):
+    factor = _pixel_factor(ids, m)
+    if factor is None:
         return xp.segment_sum(vals, ids, m)
-    free, labels, order = _pixel_factor(ids.tobytes(), m)
-    d = N.bit_length() - 1
+    d, free, labels, order = factor
     rest = tuple(vals.shape[1:])
     if free:
         vals = xp.reshape(xp.sum(xp.reshape(vals, (2,) * d + rest), axis=free), (len(labels),) + rest)
@@ -377,19 +383,17 @@ def at_inputs(values: Any, ids: np.ndarray) -> Any:
     read at every input. Spread over the pixels the labelling ignores by broadcasting, not
     gathered input by input: XLA fuses the sums that made ``values`` into a gather, computing
     them again for every input (on tian2018.thm3's dag8 layout, a third of its time)."""
-    ids = np.asarray(ids, dtype=np.int64)
-    N = len(ids)
-    if N < 2 or N & (N - 1):
+    factor = _pixel_factor(ids, values.shape[0])
+    if factor is None:
         return values[ids]
-    free, labels, _ = _pixel_factor(ids.tobytes(), values.shape[0])
-    d = N.bit_length() - 1
+    d, free, labels, _ = factor
     rest = tuple(values.shape[1:])
     if not np.array_equal(labels, np.arange(len(labels))):
         values = values[labels]  # one row per pattern of the pixels it reads (a permutation, or fewer)
     if not free:
         return values
     cube = xp.reshape(values, tuple(1 if j in free else 2 for j in range(d)) + rest)
-    return xp.reshape(xp.broadcast_to(cube, (2,) * d + rest), (N,) + rest)
+    return xp.reshape(xp.broadcast_to(cube, (2,) * d + rest), (2**d,) + rest)
 
 
 def probabilities(x: Any) -> Any:
@@ -482,10 +486,9 @@ def _event_range(u: Any, ids: np.ndarray, m: int) -> tuple[Any, Any]:
     import jax.numpy as jnp
 
     ids = np.asarray(ids, dtype=np.int64)
-    N = len(ids)
-    if N >= 2 and not N & (N - 1):
-        free, ids, order = _pixel_factor(ids.tobytes(), m)
-        d = N.bit_length() - 1
+    factor = _pixel_factor(ids, m)
+    if factor is not None:
+        d, free, ids, order = factor
         cube = jnp.reshape(u, (2,) * d + u.shape[1:])
         lo = jnp.reshape(jnp.min(cube, axis=free), (len(ids),) + u.shape[1:])
         hi = jnp.reshape(jnp.max(cube, axis=free), (len(ids),) + u.shape[1:])

@@ -205,10 +205,51 @@ def test_segment_sums_and_event_ranges_reduced_over_ignored_pixels_are_the_plain
     with backend("jax"):
         zero = {r: jnp.zeros((T.N, 1)) for r in range(len(T.regions))}
         J = TT.event_matrices(TT.structure(tree, teacher, 1), None, {"p": jnp.asarray(p), "F": zero, "D": zero, "G": zero})["J"]
+        J = {e: m.dense() for e, m in J.items()}
     for a, b in T.edges:  # the joint law of (z_a, z_b), zero on the pairs that never occur
         plain = np.zeros((T.mz[a], T.mz[b]))
         np.add.at(plain, (T.zid[a], T.zid[b]), p)
         np.testing.assert_allclose(np.asarray(J[(a, b)]), plain, rtol=1e-13, atol=1e-16)
+
+
+@pytest.mark.parametrize("tree,teacher", [("dag8", "lossless"), ("dag8", "count_leaves"), ("d6-uneven", "xor_leaves"),
+                                          ("d5-overlap", "xor_mid"), ("d4-deep", "label_top")])
+def test_event_matrix_products_are_the_dense_products(tree, teacher):
+    """``P @ X``, ``P.T @ Y`` and the divisions by a column or a row of an event matrix, which sum
+    over the pairs of events that occur, are the dense matrix's (to rounding), on every backend;
+    both ways of summing occur (one pair per row: a gather; several: a segment sum)."""
+    s = TT.structure(tree, teacher, 1)
+    T = TT.tables_of(s)
+    rng = np.random.default_rng(5)
+    p = rng.dirichlet(np.ones(T.N))
+    with backend("jax"):
+        zero = {r: jnp.zeros((T.N, 1)) for r in range(len(T.regions))}
+        E = TT.event_matrices(s, None, {"p": jnp.asarray(p), "F": zero, "D": zero, "G": zero})
+    ways = set()
+    for a, b in T.edges:
+        ma, mb = T.mz[a], T.mz[b]
+        vals = np.asarray(E["J"][(a, b)].values)
+        dense = np.zeros((ma, mb))
+        dense[E["J"][(a, b)].rows, E["J"][(a, b)].cols] = vals
+        X, Y = rng.normal(size=(mb, 3)), rng.normal(size=(ma, 3))
+        col, row = rng.uniform(0.5, 2.0, size=(ma, 1)), rng.uniform(0.5, 2.0, size=(1, mb))
+        ways |= {TT._gather_order(E["J"][(a, b)].rows.tobytes(), ma) is not None,
+                 TT._gather_order(E["J"][(a, b)].cols.tobytes(), mb) is not None}
+        for name in ("jax", "numpy", "highprec"):
+            conv = {"jax": jnp.asarray, "numpy": np.asarray,
+                    "highprec": np.vectorize(lambda t: mpmath.mpf(float(t)), otypes=[object])}[name]
+            M = TT.EventMatrix(conv(vals), E["J"][(a, b)].rows, E["J"][(a, b)].cols, (ma, mb))
+            with backend(name):
+                got = {"M @ X": M @ conv(X), "M.T @ Y": M.T @ conv(Y), "dense": M.dense(),
+                       "(M / col) @ X": (M / conv(col)) @ conv(X), "(M / row).T @ Y": (M / conv(row)).T @ conv(Y)}
+            want = {"M @ X": dense @ X, "M.T @ Y": dense.T @ Y, "dense": dense,
+                    "(M / col) @ X": (dense / col) @ X, "(M / row).T @ Y": (dense / row).T @ Y}
+            for k in want:
+                np.testing.assert_allclose(np.asarray(got[k], dtype=np.float64), want[k], rtol=1e-13, atol=1e-15,
+                                           err_msg=f"{k} on {name} at edge {(a, b)}")
+    assert ways == {True, False}
+    with pytest.raises(ValueError, match="divides by a column or a row"):
+        E["J"][T.edges[0]] / np.ones((2, 2))
 
 
 @pytest.mark.parametrize("tree,teacher", [("d5-overlap", "xor_mid"), ("dag6", "drop_leaves")])

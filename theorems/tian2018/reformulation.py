@@ -154,7 +154,7 @@ def _collect(items):
 
 
 def _T(m):
-    return xp.transpose(m)
+    return m.T if isinstance(m, TT.EventMatrix) else xp.transpose(m)
 
 
 @functools.cache

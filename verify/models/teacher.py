@@ -641,20 +641,70 @@ def forward_backward(s: Any, x: Any) -> dict[str, Any]:
 
 
 @functools.cache
-def _joint_placement(tree: tuple, teacher: str, a: int, b: int) -> tuple[np.ndarray, int, np.ndarray]:
-    """The joint labelling of ``(z_a, z_b)`` over the pairs that occur (``k`` of them), and for each
-    entry of the ``m_a x m_b`` matrix of pairs, row-major, its pair's label, or ``k`` where none occurs."""
+def _pairs(tree: tuple, teacher: str, a: int, b: int) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """The joint labelling of ``(z_a, z_b)`` over the pairs that occur (``k`` of them), and each
+    pair's value of ``z_a`` and of ``z_b``."""
     T = tables(tree, teacher)
     ids, k = compact(tree, teacher, (("z", a), ("z", b)))
-    place = np.full(T.mz[a] * T.mz[b], k, dtype=np.int64)
-    place[T.zid[a] * T.mz[b] + T.zid[b]] = ids
-    return ids, k, place
+    rows, cols = np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64)
+    rows[ids], cols[ids] = T.zid[a], T.zid[b]
+    return ids, k, rows, cols
+
+
+@functools.lru_cache(maxsize=4096)
+def _gather_order(rows_bytes: bytes, m: int) -> np.ndarray | None:
+    """When every one of ``m`` rows holds exactly one entry, the entry of each row (else None)."""
+    rows = np.frombuffer(rows_bytes, dtype=np.int64)
+    if len(rows) != m or not np.array_equal(np.sort(rows), np.arange(m)):
+        return None
+    return np.argsort(rows)
+
+
+def _row_sums(vals: Any, rows: np.ndarray, m: int) -> Any:
+    """``out[i] = sum of vals[t] over the entries t with rows[t] = i`` (leading axis)."""
+    order = _gather_order(np.ascontiguousarray(rows, dtype=np.int64).tobytes(), m)
+    return vals[order] if order is not None else xp.segment_sum(vals, rows, m)
+
+
+class EventMatrix:
+    """A matrix over the events of two regions, ``m_a x m_b``, that is zero at every pair of events
+    that no input takes: its entries at the ``k`` pairs that occur (``values[t]`` at
+    ``(rows[t], cols[t])``). ``M @ X`` and ``M.T @ Y`` are the matrix products, summed over the
+    pairs that occur only (the other terms are exact zeros): a dense ``256 x 64`` matrix on
+    tian2018.thm4's dag8 layout has 256 such entries. ``M / v`` divides by a column (``v`` of
+    shape ``(m_a, 1)``) or a row (``(1, m_b)``) as for an array; :meth:`dense` is the array."""
+
+    def __init__(self, values: Any, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> None:
+        self.values, self.rows, self.cols, self.shape = values, rows, cols, tuple(shape)
+
+    @property
+    def T(self) -> "EventMatrix":
+        return EventMatrix(self.values, self.cols, self.rows, self.shape[::-1])
+
+    def __matmul__(self, X: Any) -> Any:
+        return _row_sums(self.values[:, None] * X[self.cols], self.rows, self.shape[0])
+
+    def __truediv__(self, v: Any) -> "EventMatrix":
+        vshape = tuple(v.shape)
+        if vshape == (self.shape[0], 1):
+            return EventMatrix(self.values / v[self.rows, 0], self.rows, self.cols, self.shape)
+        if vshape == (1, self.shape[1]):
+            return EventMatrix(self.values / v[0, self.cols], self.rows, self.cols, self.shape)
+        raise ValueError(f"an event matrix of shape {self.shape} divides by a column or a row, not {vshape}")
+
+    def dense(self) -> Any:
+        """The ``m_a x m_b`` array (0 at the pairs that never occur)."""
+        ma, mb = self.shape
+        place = np.full(ma * mb, len(self.rows), dtype=np.int64)
+        place[self.rows * mb + self.cols] = np.arange(len(self.rows))
+        return xp.reshape(xp.concatenate([self.values, xp.zeros((1,))])[place], (ma, mb))
 
 
 def event_matrices(s: Any, x: Any, net: dict[str, Any] | None = None) -> dict[str, Any]:
     """Conditioned quantities as matrices over events (row = value of z_r, column = node):
     ``F[r]``, ``D[r]``, ``G[r]`` (= E[. | z_r]); ``lam[r]`` = P(z_r); ``P[(a, b)]`` =
-    [P(z_b = j | z_a = i)] (m_a x m_b); ``J[(a, b)]`` the joint P(z_a, z_b)."""
+    [P(z_b = j | z_a = i)] (m_a x m_b) and ``J[(a, b)]`` the joint P(z_a, z_b), as
+    :class:`EventMatrix` (their products sum over the pairs of events that occur)."""
     T = tables_of(s)
     net = net or forward_backward(s, x)
     p = net["p"]
@@ -665,11 +715,8 @@ def event_matrices(s: Any, x: Any, net: dict[str, Any] | None = None) -> dict[st
         for q in ("F", "D", "G"):
             out[q][r] = cond_mean(p, net[q][r], ids, m)
     for a, b in T.edges:
-        ma, mb = T.mz[a], T.mz[b]
-        ids, k, place = _joint_placement(s["tree"], s["teacher"], a, b)
-        # the sums over the pairs that occur, then set in the ma x mb matrix (0 elsewhere): one
-        # read of each sum, where a segment sum onto all ma * mb pairs zeroes and scatters
-        J = xp.reshape(xp.concatenate([segsum(p, ids, k), xp.zeros((1,))])[place], (ma, mb))
+        ids, k, rows, cols = _pairs(s["tree"], s["teacher"], a, b)
+        J = EventMatrix(segsum(p, ids, k), rows, cols, (T.mz[a], T.mz[b]))
         out["J"][(a, b)] = J
         out["P"][(a, b)] = J / out["lam"][a][:, None]
     return out

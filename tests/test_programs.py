@@ -265,3 +265,67 @@ def test_a_structure_moves_to_the_optimised_program_after_its_share_of_work(monk
     fresh.evaluate(s, pools)
     fresh.evaluate(s, pools)
     assert optimised_programs() == 0  # two batches' work is not past the threshold yet
+
+
+def test_a_heavy_batch_is_evaluated_in_chunks_by_its_optimised_programs(monkeypatch):
+    """Where XLA's estimate of a batch's bytes accessed passes CHUNK_BYTES, the optimised programs
+    (the sampler's and the property's) run over the batch a chunk at a time: the same instances
+    and the same outputs as the quick programs that ran it whole, up to rounding."""
+    from verify.engine import evaluate as ev
+    from verify.engine import search as S
+    from verify.engine.scope import small_scope
+    from verify.values import Structure
+
+    thm = get("tian2018.thm5.bn-energy")
+    store = S.BatchStore(thm, {"claim": thm.property, **{f"mutant:{m.name}": m.property for m in thm.mutants}}, 64)
+    s = Structure(small_scope(thm)[0][-1])
+    pools = store.pools(s, 1)
+    programs.release()
+    whole = store.evaluate(s, pools)
+    xs_whole = {k: np.asarray(v) for k, v in ev._draw(thm.sample, s, pools).items()}
+    monkeypatch.setattr(S, "OPTIMISE_AFTER", 0.0)
+    monkeypatch.setattr(ev, "CHUNK_BYTES", 1.0)
+    monkeypatch.setattr(ev, "CHUNK_TARGET", 1.0)  # the smallest chunk: CHUNK_MIN instances
+    chunked = store.evaluate(s, pools)
+    xs_chunked = {k: np.asarray(v) for k, v in ev._draw(thm.sample, s, pools, optimise=True).items()}
+    statics = {key[1] for key in programs._memory if key[3]}
+    assert (s, ev.CHUNK_MIN) in statics and s not in statics  # both optimised programs in chunks, none whole
+    for k in xs_whole:
+        np.testing.assert_allclose(xs_chunked[k], xs_whole[k], rtol=1e-13, atol=1e-300)
+    # a ratio is a residual in units of its tolerance: where the claim holds it is rounding noise
+    # (about 1e-6 here), which fusing the operations otherwise moves; a mutant's are far from 0
+    np.testing.assert_allclose(chunked["ratio"], whole["ratio"], rtol=1e-9, atol=1e-4)
+    assert (chunked["ratio"][1:] > 1).any()  # the mutants fail on this batch, chunked as whole
+    for k in ("finite", "holds", "trivial"):
+        np.testing.assert_array_equal(chunked[k], whole[k])
+    programs.release()
+
+
+def test_chunk_sizes_follow_the_estimate_alone():
+    """A batch within CHUNK_BYTES runs whole; past it, chunks of a power of two near CHUNK_TARGET
+    bytes that divides the batch, never fewer than CHUNK_MIN instances unless the batch's size has
+    no such divisor. map_instances gives vmap's outputs in every case, empty outputs included."""
+    import jax
+    import jax.numpy as jnp
+
+    from verify.engine.evaluate import CHUNK_BYTES, CHUNK_MIN, CHUNK_TARGET, chunk_size, map_instances
+
+    assert chunk_size(CHUNK_BYTES / 512, 512) == 512
+    assert chunk_size(0.0, 512) == 512
+    assert chunk_size(CHUNK_TARGET / 8, 512) == 8
+    assert chunk_size(CHUNK_TARGET / 10, 512) == 8  # the power of two below
+    assert chunk_size(CHUNK_TARGET / 8, 520) == 8
+    assert chunk_size(CHUNK_TARGET / 8, 60) == 60  # 60 x CHUNK_TARGET / 8 is within CHUNK_BYTES
+    assert chunk_size(CHUNK_BYTES, 512) == CHUNK_MIN
+    assert chunk_size(CHUNK_BYTES, 510) == 2 and chunk_size(CHUNK_BYTES, 511) == 1
+
+    def f(x):
+        return {"sum": jnp.sum(jnp.sin(x["a"])), "rows": x["a"] * 2.0, "none": jnp.zeros((0,), dtype=bool)}
+
+    xs = {"a": jnp.linspace(-3.0, 3.0, 60).reshape(12, 5)}
+    want = jax.vmap(f)(xs)
+    for chunk in (None, 1, 2, 3, 4, 6, 12, 24):
+        got = jax.jit(lambda v, c=chunk: map_instances(f, v, c))(xs)
+        for k in want:
+            assert got[k].shape == want[k].shape
+            np.testing.assert_allclose(np.asarray(got[k]), np.asarray(want[k]), rtol=1e-15, atol=0)

@@ -75,6 +75,46 @@ def _uniforms(shape: tuple[int, int], key_seed: Any) -> Any:
     return 1.0 - jax.random.uniform(jax.random.key(key_seed), shape)
 
 
+#: an optimised program (:data:`verify.engine.programs.QUICK_OPTIONS`) whose batch XLA estimates
+#: at more than this many bytes accessed runs over the batch a chunk of instances at a time
+#: (:func:`chunk_size`), about :data:`CHUNK_TARGET` bytes each: XLA's CPU code writes each
+#: intermediate of the whole batch before the next operation reads it, and a chunk's stay in the
+#: caches. Measured on 2 cores (1 MB of L2 each), batch 512, tian2018.thm3's claim and mutant: the
+#: dag8 layout (3.4 MB an instance) 314 us an instance at once, 146 us 4 at a time; smaller
+#: layouts (150 to 400 kB) 12 to 34 us at once, 4 to 15 us 8 to 32 at a time; a program of a few
+#: kB an instance (patel2016.switch-relu, tian2018.thm5.bn-energy) is slower in chunks
+CHUNK_BYTES = 1 << 25
+CHUNK_TARGET = 1 << 22
+#: the fewest instances a chunk holds (below it, the loop's own cost grows)
+CHUNK_MIN = 4
+
+
+def chunk_size(bytes_per_instance: float, n: int) -> int:
+    """How many of a batch's ``n`` instances an optimised program evaluates at a time: all of them
+    while the batch comes to at most :data:`CHUNK_BYTES` of XLA's estimate of bytes accessed, else
+    the largest power of two that divides ``n`` and keeps a chunk within :data:`CHUNK_TARGET`, but
+    at least :data:`CHUNK_MIN` (or 1, when no power of two from there divides ``n``). Depends on
+    the estimate only, never on the clock, so the same batch runs the same program everywhere."""
+    if not bytes_per_instance > 0 or bytes_per_instance * n <= CHUNK_BYTES:
+        return n
+    c = max(CHUNK_MIN, 1 << (max(1, int(CHUNK_TARGET // bytes_per_instance)).bit_length() - 1))
+    while n % c:
+        c //= 2
+    return min(c, n)
+
+
+def map_instances(f: Callable[[Any], Any], xs: Any, chunk: int | None = None) -> Any:
+    """``jax.vmap(f)(xs)`` over the leading axis, ``chunk`` instances at a time (``jax.lax.map`` of
+    the vmapped ``f`` over the batch cut into ``n / chunk`` pieces); every instance is computed by
+    the same operations either way, only XLA's fusion of them differs."""
+    n = jax.tree_util.tree_leaves(xs)[0].shape[0]
+    if chunk is None or chunk >= n:
+        return jax.vmap(f)(xs)
+    pieces = jax.tree_util.tree_map(lambda a: a.reshape((n // chunk, chunk) + a.shape[1:]), xs)
+    out = jax.lax.map(jax.vmap(f), pieces)
+    return jax.tree_util.tree_map(lambda a: a.reshape((n,) + a.shape[2:]), out)
+
+
 def _uniform_pool(n: int, width: int) -> Callable[[Any], Any]:
     """The pool of a batch: compiled once per (batch size, width), shared by every theorem, and so
     optimised (with the pool compiled quickly P1's batched rate was 295,000 instances/s, optimised
@@ -110,8 +150,8 @@ def draw_batch(sample: Any, s: Structure, key_seed: int, n: int) -> tuple[Any, i
         return _uniform_pool(n, width)(np.uint32(key_seed)), width
 
 
-def _sample_all(sample: Any, s: Structure, pools: Any) -> Any:
-    xs = jax.vmap(lambda pool: sample(Rng(pool), s))(pools)
+def _sample_all(sample: Any, s: Structure, pools: Any, chunk: int | None = None) -> Any:
+    xs = map_instances(lambda pool: sample(Rng(pool), s), pools, chunk)
     if not isinstance(xs, dict):
         raise TypeError(f"sample must return a dict of arrays, got {type(xs).__name__}")
     return xs
@@ -134,11 +174,35 @@ def _sampler(sample: Any) -> tuple[str | None, Callable[[Structure, Any], Any]]:
     return programs.name_of("sampler", sample), run
 
 
+@functools.lru_cache(maxsize=256)
+def _sampler_in_chunks(sample: Any) -> tuple[str | None, Callable[[tuple[Structure, int], Any], Any]]:
+    """:func:`_sampler`'s program evaluated a chunk of instances at a time (``static = (s, chunk)``)."""
+    name, _ = _sampler(sample)
+
+    def run(static: tuple[Structure, int], pools: Any) -> Any:
+        return _sample_all(sample, static[0], pools, static[1])
+
+    return (None if name is None else f"{name} in chunks"), run
+
+
 def _draw(sample: Any, s: Structure, pools: Any, optimise: bool = False) -> Any:
     """The instances of a batch (device arrays), from its uniform pool (by the optimised program or
-    the quick one: see :data:`verify.engine.programs.QUICK_OPTIONS`)."""
+    the quick one: see :data:`verify.engine.programs.QUICK_OPTIONS`). The optimised one runs a chunk
+    of instances at a time where the quick one's batch accesses more than :data:`CHUNK_BYTES`."""
     name, run = _sampler(sample)
+    if optimise:
+        chunk = _chunk_of(name, run, s, pools)
+        if chunk < np.shape(pools)[0]:
+            cname, crun = _sampler_in_chunks(sample)
+            return programs.run(cname, crun, (s, chunk), pools, optimise=True)
     return programs.run(name, run, s, pools, optimise=optimise)
+
+
+def _chunk_of(name: str | None, fn: Callable[..., Any], s: Structure, *args: Any) -> int:
+    """:func:`chunk_size` for ``fn``'s program at ``s`` from the quick program's estimate."""
+    n = jax.tree_util.tree_leaves(args)[0].shape[0]
+    found = programs.analysis(name, fn, s, *args)
+    return n if found is None else chunk_size(found["bytes"] / max(n, 1), n)
 
 
 @functools.lru_cache(maxsize=256)
@@ -206,11 +270,15 @@ def fused_evaluator(props: tuple[Any, ...], sample: Any, assumptions: tuple[Assu
             "trivial": _masks(regimes, s, x),
         }
 
-    def on(s: Structure, xs: Any):
-        out = jax.vmap(lambda x: one(s, x))(xs)
+    def on(s: Structure, xs: Any, chunk: int | None = None):
+        out = map_instances(lambda x: one(s, x), xs, chunk)
         return out | {k: out[k].T for k in ("ratio", "absres", "finite", "score")}
 
+    def on_in_chunks(static: tuple[Structure, int], xs: Any):
+        return on(static[0], xs, static[1])
+
     name = programs.name_of("fused on instances", props, assumptions, regimes, repr(tol))
+    chunked_name = None if name is None else f"{name} in chunks"
     costs: dict[tuple, float | None] = {}
 
     @in_float64
@@ -224,7 +292,11 @@ def fused_evaluator(props: tuple[Any, ...], sample: Any, assumptions: tuple[Assu
         """The outputs of :func:`call` as device arrays, returned as soon as the programs are
         dispatched: JAX computes them while Python goes on (``jax.device_get`` waits for them)."""
         with backend("jax"):
-            return programs.run(name, on, s, _draw(sample, s, pools, optimise), optimise=optimise)
+            xs = _draw(sample, s, pools, optimise)
+            chunk = _chunk_of(name, on, s, xs) if optimise else np.shape(pools)[0]
+            if chunk < np.shape(pools)[0]:
+                return programs.run(chunked_name, on_in_chunks, (s, chunk), xs, optimise=True)
+            return programs.run(name, on, s, xs, optimise=optimise)
 
     def call(s: Structure, pools: Any, optimise: bool = False) -> dict[str, np.ndarray]:
         """The outputs for the instances a batch's uniform pool draws, by the quick programs or the

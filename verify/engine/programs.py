@@ -246,20 +246,26 @@ def _program(name: str | None, fn: Callable[..., Any], static: Any, args: tuple,
     return program
 
 
-def cost(name: str | None, fn: Callable[..., Any], static: Any, *args: Any) -> float | None:
-    """XLA's estimate of the work of one call of the program :func:`run` runs for these
-    arguments: floating-point operations plus bytes accessed (the same on a cold and a warm
-    cache, and for the quick and the optimised program: the estimate is of XLA's own passes, read
-    from the quick one). None when XLA gives none."""
+def analysis(name: str | None, fn: Callable[..., Any], static: Any, *args: Any) -> dict[str, float] | None:
+    """XLA's estimate of one call of the program :func:`run` runs for these arguments:
+    ``{"flops": ..., "bytes": ...}`` (floating-point operations and bytes accessed; the same on a
+    cold and a warm cache, and for the quick and the optimised program: the estimate is of XLA's
+    own passes, read from the quick one). None when XLA gives none."""
     try:
-        analysis = _program(name, fn, static, args).cost_analysis()
+        found = _program(name, fn, static, args).cost_analysis()
     except Exception:  # noqa: BLE001 - no estimate on this backend
         return None
-    if isinstance(analysis, (list, tuple)):
-        analysis = analysis[0] if analysis else None
-    if not analysis or "flops" not in analysis:
+    if isinstance(found, (list, tuple)):
+        found = found[0] if found else None
+    if not found or "flops" not in found:
         return None
-    return float(analysis["flops"]) + float(analysis.get("bytes accessed", 0.0))
+    return {"flops": float(found["flops"]), "bytes": float(found.get("bytes accessed", 0.0))}
+
+
+def cost(name: str | None, fn: Callable[..., Any], static: Any, *args: Any) -> float | None:
+    """The work of one call (:func:`analysis`): floating-point operations plus bytes accessed."""
+    found = analysis(name, fn, static, *args)
+    return None if found is None else found["flops"] + found["bytes"]
 
 
 def _file(name: str, static: Any, shapes: tuple, suffix: str = ".bin") -> Path | None:

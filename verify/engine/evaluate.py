@@ -76,31 +76,27 @@ def _uniforms(shape: tuple[int, int], key_seed: Any) -> Any:
 
 
 #: an optimised program (:data:`verify.engine.programs.QUICK_OPTIONS`) whose batch XLA estimates
-#: at more than this many bytes accessed runs over the batch a chunk of instances at a time
-#: (:func:`chunk_size`), about :data:`CHUNK_TARGET` bytes each: XLA's CPU code writes each
-#: intermediate of the whole batch before the next operation reads it, and a chunk's stay in the
-#: caches. Measured on 2 cores (1 MB of L2 each), batch 512, tian2018.thm3's claim and mutant: the
-#: dag8 layout (3.4 MB an instance) 314 us an instance at once, 146 us 4 at a time; smaller
-#: layouts (150 to 400 kB) 12 to 34 us at once, 4 to 15 us 8 to 32 at a time; a program of a few
-#: kB an instance (patel2016.switch-relu, tian2018.thm5.bn-energy) is slower in chunks
-CHUNK_BYTES = 1 << 25
-CHUNK_TARGET = 1 << 22
-#: the fewest instances a chunk holds (below it, the loop's own cost grows)
-CHUNK_MIN = 4
+#: at more than this many bytes accessed (what all its operations read and write, far more than
+#: the data live at once) runs over the batch a chunk of instances at a time, each within it
+#: (:func:`chunk_size`): XLA's CPU code writes each intermediate of the whole batch before the next
+#: operation reads it, and a smaller chunk's stay in the caches, while too small a chunk loses the
+#: large matrix products. Chosen by measurement (2 cores, 1 MB of L2 each, batch 512), the claim's
+#: structures of the five largest teacher-model searches weighted by their instances: 41.9 s whole,
+#: 35.9 s with this bound, 40.8 s with 4 MB chunks (tian2018.thm4.matrix-form 40% slower there)
+CHUNK_BYTES = 1 << 28
 
 
 def chunk_size(bytes_per_instance: float, n: int) -> int:
     """How many of a batch's ``n`` instances an optimised program evaluates at a time: all of them
     while the batch comes to at most :data:`CHUNK_BYTES` of XLA's estimate of bytes accessed, else
-    the largest power of two that divides ``n`` and keeps a chunk within :data:`CHUNK_TARGET`, but
-    at least :data:`CHUNK_MIN` (or 1, when no power of two from there divides ``n``). Depends on
-    the estimate only, never on the clock, so the same batch runs the same program everywhere."""
+    the largest power of two that divides ``n`` and keeps a chunk within it (at least 1). Depends
+    on the estimate only, never on the clock, so the same batch runs the same program everywhere."""
     if not bytes_per_instance > 0 or bytes_per_instance * n <= CHUNK_BYTES:
         return n
-    c = max(CHUNK_MIN, 1 << (max(1, int(CHUNK_TARGET // bytes_per_instance)).bit_length() - 1))
+    c = 1 << (max(1, int(CHUNK_BYTES // bytes_per_instance)).bit_length() - 1)
     while n % c:
         c //= 2
-    return min(c, n)
+    return c
 
 
 def map_instances(f: Callable[[Any], Any], xs: Any, chunk: int | None = None) -> Any:

@@ -154,7 +154,7 @@ def _collect(items):
 
 
 def _T(m):
-    return m.T if isinstance(m, TT.EventMatrix) else xp.transpose(m)
+    return m.T  # an array's transpose, or an event matrix's (TT.EventMatrix)
 
 
 @functools.cache

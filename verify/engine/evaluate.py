@@ -164,41 +164,41 @@ def _sampler(sample: Any) -> tuple[str | None, Callable[[Structure, Any], Any]]:
     a batch of 4,096 and the two 2.7 ms (``benchmarks/bench_arithmetic.py`` measures the engine's
     path). The instances stay on the device between the two programs; the outputs are the same."""
 
-    def run(s: Structure, pools: Any) -> Any:
-        return _sample_all(sample, s, pools)
+    def run(s: Structure, pools: Any, chunk: int | None = None) -> Any:
+        return _sample_all(sample, s, pools, chunk)
 
     return programs.name_of("sampler", sample), run
 
 
-@functools.lru_cache(maxsize=256)
-def _sampler_in_chunks(sample: Any) -> tuple[str | None, Callable[[tuple[Structure, int], Any], Any]]:
-    """:func:`_sampler`'s program evaluated a chunk of instances at a time (``static = (s, chunk)``)."""
-    name, _ = _sampler(sample)
-
-    def run(static: tuple[Structure, int], pools: Any) -> Any:
-        return _sample_all(sample, static[0], pools, static[1])
-
-    return (None if name is None else f"{name} in chunks"), run
-
-
 def _draw(sample: Any, s: Structure, pools: Any, optimise: bool = False) -> Any:
     """The instances of a batch (device arrays), from its uniform pool (by the optimised program or
-    the quick one: see :data:`verify.engine.programs.QUICK_OPTIONS`). The optimised one runs a chunk
-    of instances at a time where the quick one's batch accesses more than :data:`CHUNK_BYTES`."""
+    the quick one: see :data:`verify.engine.programs.QUICK_OPTIONS`)."""
     name, run = _sampler(sample)
+    return _run_in_chunks(name, run, s, pools, optimise)
+
+
+@functools.lru_cache(maxsize=512)
+def _chunked(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn(s, x, chunk=...)`` as a program function of ``static = (s, chunk)``."""
+
+    def run(static: tuple[Structure, int], x: Any) -> Any:
+        return fn(static[0], x, chunk=static[1])
+
+    return run
+
+
+def _run_in_chunks(name: str | None, fn: Callable[..., Any], s: Structure, x: Any, optimise: bool) -> Any:
+    """``fn(s, x)`` by :func:`verify.engine.programs.run`, ``fn`` taking a ``chunk`` keyword
+    (:func:`map_instances`): the optimised program evaluates the batch in chunks of
+    :func:`chunk_size`, from the quick program's estimate, where it passes :data:`CHUNK_BYTES`."""
+    n = jax.tree_util.tree_leaves(x)[0].shape[0]
     if optimise:
-        chunk = _chunk_of(name, run, s, pools)
-        if chunk < np.shape(pools)[0]:
-            cname, crun = _sampler_in_chunks(sample)
-            return programs.run(cname, crun, (s, chunk), pools, optimise=True)
-    return programs.run(name, run, s, pools, optimise=optimise)
-
-
-def _chunk_of(name: str | None, fn: Callable[..., Any], s: Structure, *args: Any) -> int:
-    """:func:`chunk_size` for ``fn``'s program at ``s`` from the quick program's estimate."""
-    n = jax.tree_util.tree_leaves(args)[0].shape[0]
-    found = programs.analysis(name, fn, s, *args)
-    return n if found is None else chunk_size(found["bytes"] / max(n, 1), n)
+        found = programs.analysis(name, fn, s, x)
+        chunk = n if found is None else chunk_size(found["bytes"] / max(n, 1), n)
+        if chunk < n:
+            return programs.run(None if name is None else f"{name} in chunks", _chunked(fn), (s, chunk), x,
+                                optimise=True)
+    return programs.run(name, fn, s, x, optimise=optimise)
 
 
 @functools.lru_cache(maxsize=256)
@@ -270,11 +270,7 @@ def fused_evaluator(props: tuple[Any, ...], sample: Any, assumptions: tuple[Assu
         out = map_instances(lambda x: one(s, x), xs, chunk)
         return out | {k: out[k].T for k in ("ratio", "absres", "finite", "score")}
 
-    def on_in_chunks(static: tuple[Structure, int], xs: Any):
-        return on(static[0], xs, static[1])
-
     name = programs.name_of("fused on instances", props, assumptions, regimes, repr(tol))
-    chunked_name = None if name is None else f"{name} in chunks"
     costs: dict[tuple, float | None] = {}
 
     @in_float64
@@ -288,11 +284,7 @@ def fused_evaluator(props: tuple[Any, ...], sample: Any, assumptions: tuple[Assu
         """The outputs of :func:`call` as device arrays, returned as soon as the programs are
         dispatched: JAX computes them while Python goes on (``jax.device_get`` waits for them)."""
         with backend("jax"):
-            xs = _draw(sample, s, pools, optimise)
-            chunk = _chunk_of(name, on, s, xs) if optimise else np.shape(pools)[0]
-            if chunk < np.shape(pools)[0]:
-                return programs.run(chunked_name, on_in_chunks, (s, chunk), xs, optimise=True)
-            return programs.run(name, on, s, xs, optimise=optimise)
+            return _run_in_chunks(name, on, s, _draw(sample, s, pools, optimise), optimise)
 
     def call(s: Structure, pools: Any, optimise: bool = False) -> dict[str, np.ndarray]:
         """The outputs for the instances a batch's uniform pool draws, by the quick programs or the

@@ -353,8 +353,27 @@ def _factor(ids_bytes: bytes, m: int) -> tuple[int, tuple[int, ...], np.ndarray,
     free = tuple(j for j in range(d) if np.array_equal(ids, ids[index ^ (1 << (d - 1 - j))]))
     cube = ids.reshape((2,) * d)
     labels = cube[tuple(0 if j in free else slice(None) for j in range(d))].reshape(-1)
-    order = np.argsort(labels) if len(labels) == m and np.array_equal(np.sort(labels), np.arange(m)) else None
-    return d, free, labels, order
+    return d, free, labels, _one_each(np.ascontiguousarray(labels).tobytes(), m)
+
+
+@functools.lru_cache(maxsize=4096)
+def _one_each(labels_bytes: bytes, m: int) -> np.ndarray | None:
+    """When the labels are ``0..m-1`` once each, the position of each label (else None)."""
+    labels = np.frombuffer(labels_bytes, dtype=np.int64)
+    if len(labels) != m or not np.array_equal(np.sort(labels), np.arange(m)):
+        return None
+    return np.argsort(labels)
+
+
+def _sum_by_label(vals: Any, labels: np.ndarray, m: int) -> Any:
+    """``out[a] = sum of vals[t] over the rows t with labels[t] = a`` (leading axis): a permutation
+    of the rows when each label has one, else a segment sum."""
+    order = _one_each(np.ascontiguousarray(labels, dtype=np.int64).tobytes(), m)
+    if order is None:
+        return xp.segment_sum(vals, labels, m)
+    if np.array_equal(order, np.arange(m)):
+        return vals
+    return vals[order]
 
 
 def segsum(vals: Any, ids: np.ndarray, m: int) -> Any:
@@ -371,11 +390,7 @@ def segsum(vals: Any, ids: np.ndarray, m: int) -> Any:
     rest = tuple(vals.shape[1:])
     if free:
         vals = xp.reshape(xp.sum(xp.reshape(vals, (2,) * d + rest), axis=free), (len(labels),) + rest)
-    if order is None:
-        return xp.segment_sum(vals, labels, m)
-    if np.array_equal(order, np.arange(m)):
-        return vals
-    return vals[order]
+    return _sum_by_label(vals, labels, m)
 
 
 def at_inputs(values: Any, ids: np.ndarray) -> Any:
@@ -651,21 +666,6 @@ def _pairs(tree: tuple, teacher: str, a: int, b: int) -> tuple[np.ndarray, int, 
     return ids, k, rows, cols
 
 
-@functools.lru_cache(maxsize=4096)
-def _gather_order(rows_bytes: bytes, m: int) -> np.ndarray | None:
-    """When every one of ``m`` rows holds exactly one entry, the entry of each row (else None)."""
-    rows = np.frombuffer(rows_bytes, dtype=np.int64)
-    if len(rows) != m or not np.array_equal(np.sort(rows), np.arange(m)):
-        return None
-    return np.argsort(rows)
-
-
-def _row_sums(vals: Any, rows: np.ndarray, m: int) -> Any:
-    """``out[i] = sum of vals[t] over the entries t with rows[t] = i`` (leading axis)."""
-    order = _gather_order(np.ascontiguousarray(rows, dtype=np.int64).tobytes(), m)
-    return vals[order] if order is not None else xp.segment_sum(vals, rows, m)
-
-
 class EventMatrix:
     """A matrix over the events of two regions, ``m_a x m_b``, that is zero at every pair of events
     that no input takes: its entries at the ``k`` pairs that occur (``values[t]`` at
@@ -682,7 +682,7 @@ class EventMatrix:
         return EventMatrix(self.values, self.cols, self.rows, self.shape[::-1])
 
     def __matmul__(self, X: Any) -> Any:
-        return _row_sums(self.values[:, None] * X[self.cols], self.rows, self.shape[0])
+        return _sum_by_label(self.values[:, None] * X[self.cols], self.rows, self.shape[0])
 
     def __truediv__(self, v: Any) -> "EventMatrix":
         vshape = tuple(v.shape)
